@@ -1,0 +1,929 @@
+"""SimKernel: a fast in-memory Linux that asks the rules for every errno.
+
+House rules
+-----------
+* This module holds state (inodes, mounts, open files, the caller) and walks
+  paths; it decides nothing.  Every errno comes from a :class:`Rule` of
+  ``fsmodel._rules`` (xattr pipelines in ``xattr.py``, lookup/create/delete
+  and attribute rules in ``vfs.py``, filesystem handlers in ``filesystems.py``).
+* Failures raise ``OSError(errno, strerror, path)`` as the kernel would
+  report them through Python's ``os``; the deciding rule is attached as the
+  exception's ``rule`` attribute.
+* The xattr calls are the hot path: a resolved path is cached (per caller
+  and cwd) until anything that can change a lookup happens, and a call
+  allocates one :class:`Call`.
+
+Modelled: one process with a root directory, a cwd, a umask, an fd table
+and a caller (uid, gid, groups, effective capabilities) in the initial user
+namespace; mounts stacked on directories, each with a filesystem profile and
+a read-only flag.  Not modelled: file contents beyond their size, times
+beyond a counter, device drivers (opening a device node is ENXIO), idmapped
+mounts, LSMs other than commoncap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import itertools
+import os
+
+from .._rules import vfs
+from .._rules import xattr as X
+from .._rules.codecs import ACL_ACCESS, ACL_DEFAULT, CAPS_NAME, acl_chmod, acl_create_masq, acl_encode
+from .._rules.constants import (
+    FS_APPEND_FL,
+    FS_IMMUTABLE_FL,
+    MAXSYMLINKS,
+    MAY_READ,
+    MAY_WRITE,
+    NAME_MAX,
+    PATH_MAX,
+    S_IFCHR,
+    S_IFBLK,
+    S_IFDIR,
+    S_IFIFO,
+    S_IFLNK,
+    S_IFMT,
+    S_IFREG,
+    S_IFSOCK,
+)
+from .._rules.creds import ROOT, Cred
+from .._rules.filesystems import Filesystem, make_filesystem
+from .._rules.kernel import DEFAULT_KERNEL, features
+from .._rules.verdict import Rule, Verdict
+
+_O_ACCMODE = os.O_ACCMODE
+_O_CREAT = os.O_CREAT
+_O_EXCL = os.O_EXCL
+_O_TRUNC = os.O_TRUNC
+_O_APPEND = os.O_APPEND
+_O_DIRECTORY = os.O_DIRECTORY
+_O_NOFOLLOW = os.O_NOFOLLOW
+_O_PATH = getattr(os, "O_PATH", 0o10000000)
+_O_NONBLOCK = os.O_NONBLOCK
+AT_FDCWD = -100
+
+
+class Inode:
+    """One inode.  ``xattrs`` maps full names to stored bytes (ACLs included)."""
+
+    __slots__ = ("ino", "mode", "uid", "gid", "nlink", "iflags", "xattrs", "fsdata",
+                 "acl_access", "acl_default", "children", "parent", "target", "rdev", "sb",
+                 "size", "ctime", "mtime", "opens", "mounted")
+
+    def __init__(self, sb, ino, mode, uid, gid, rdev=0):
+        self.sb = sb
+        self.ino = ino
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.nlink = 1
+        self.iflags = 0
+        self.xattrs = {}
+        self.fsdata = None
+        self.acl_access = None
+        self.acl_default = None
+        self.children = {} if mode & S_IFMT == S_IFDIR else None
+        self.parent = None
+        self.target = None
+        self.rdev = rdev
+        self.size = 0
+        self.ctime = self.mtime = 0
+        self.opens = 0
+        self.mounted = None
+
+    def __repr__(self):
+        return f"<Inode {self.ino} mode={self.mode:o} uid={self.uid} gid={self.gid}>"
+
+
+class Super:
+    """A filesystem instance: its profile, its shared state (tmpfs' pool), inode numbers."""
+
+    __slots__ = ("fs", "state", "dev", "_ino")
+
+    def __init__(self, fs: Filesystem, dev: int):
+        self.fs = fs
+        self.state = fs.new_state()
+        self.dev = dev
+        self._ino = itertools.count(2)
+
+    def next_ino(self) -> int:
+        return next(self._ino)
+
+
+class Mount:
+    """A mount: a superblock's root attached on a directory of a parent mount."""
+
+    __slots__ = ("sb", "fs", "state", "root", "readonly", "parent", "mountpoint")
+
+    def __init__(self, sb: Super, root: Inode, readonly: bool, parent=None, mountpoint=None):
+        self.sb = sb
+        self.fs = sb.fs
+        self.state = sb.state
+        self.root = root
+        self.readonly = readonly
+        self.parent = parent
+        self.mountpoint = mountpoint
+
+
+class OpenFile:
+    __slots__ = ("mount", "inode", "flags", "path")
+
+    def __init__(self, mount, inode, flags, path):
+        self.mount = mount
+        self.inode = inode
+        self.flags = flags
+        self.path = path
+
+
+class _Walk:
+    """Where a path walk ended: the parent directory, the last name, what it names."""
+
+    __slots__ = ("pmount", "pdir", "last", "ltype", "slash", "mount", "inode")
+
+    def __init__(self, pmount, pdir, last, ltype, slash, mount, inode):
+        self.pmount = pmount
+        self.pdir = pdir
+        self.last = last
+        self.ltype = ltype
+        self.slash = slash
+        self.mount = mount
+        self.inode = inode
+
+
+def _fail(rule: Rule, filename=None, filename2=None):
+    code = rule.errno
+    if filename2 is None:
+        exc = OSError(code, os.strerror(code), filename)
+    else:
+        exc = OSError(code, os.strerror(code), filename, None, filename2)
+    exc.rule = rule
+    raise exc
+
+
+def _blen(s: str) -> int:
+    return len(s) if s.isascii() else len(s.encode("utf-8", "surrogateescape"))
+
+
+def _check_name_arg(name):
+    if type(name) is not str:
+        if isinstance(name, (bytes, bytearray)):
+            name = os.fsdecode(bytes(name))
+        elif isinstance(name, str):
+            name = str(name)
+        else:
+            raise TypeError(f"attribute name must be str, not {type(name).__name__}")
+    if "\x00" in name:
+        raise ValueError("embedded null byte")
+    return name
+
+
+def _check_value_arg(value):
+    if type(value) is bytes:
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"attribute value must be bytes-like, not {type(value).__name__}")
+
+
+def _check_int(value, what):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what}={value!r}, but {what} must be an int")
+    return value
+
+
+def _check_size(size):
+    _check_int(size, "size")
+    if size < 0:
+        raise ValueError(f"size={size!r}, but size must be >= 0 (0 asks for the length)")
+    return size
+
+
+_KINDS = {"set": "set", "get": "get", "list": "list", "remove": "remove"}
+_CALLS = {}
+for _op in ("set", "get", "list", "remove"):
+    for _how, _prefix in (("path", ""), ("nofollow", "l"), ("fd", "f")):
+        _CALLS[f"{_prefix}{_op}xattr"] = (_op, _how)
+
+
+class SimKernel:
+    """An in-memory Linux whose root is a filesystem of the given profile.
+
+    ``fs`` is ``"ext4"``, ``"xfs"``, ``"btrfs"``, ``"tmpfs"`` or ``"ramfs"``
+    (no xattr support); ``fs_options`` are that filesystem's options
+    (ext4: ``block_size``, ``inode_size``, ``ea_inode``; tmpfs: ``nr_inodes``;
+    btrfs: ``nodesize``); ``kernel`` is a version string such as ``"6.18"``.
+
+    Methods are named after the syscalls and take their arguments: paths as
+    ``str``, xattr names as ``str``, values as ``bytes``.  Failures raise
+    ``OSError`` with the kernel's errno (and the deciding rule as ``.rule``).
+    Calls run as root with every capability until :meth:`become` says otherwise.
+
+    ``sysctl`` holds the knobs that change outcomes: ``protected_hardlinks``
+    (default 1, as systemd sets it) and ``protected_symlinks`` (default 0).
+    """
+
+    def __init__(self, fs: str = "ext4", kernel: str = DEFAULT_KERNEL, **fs_options):
+        self.kernel = features(kernel).name
+        self._feats = features(kernel)
+        self.sysctl = {"protected_hardlinks": 1, "protected_symlinks": 0}
+        self._devs = itertools.count(1)
+        self._cred = ROOT
+        self._umask = 0
+        self._fds: dict[int, OpenFile] = {}
+        self._cache: dict = {}
+        self._clock = itertools.count(1)
+        sb, root = self._new_fs(fs, fs_options)
+        self._root_mount = Mount(sb, root, False)
+        self._cwd = (self._root_mount, root)
+        self._pipes = {op: make(self._feats) for op, make in X.PIPELINES.items()}
+        self.fs = fs
+
+    def __repr__(self):
+        return f"<SimKernel {self._root_mount.fs!r} kernel={self.kernel} caller {self._cred.describe()}>"
+
+    # ------------------------------------------------------------ plumbing
+    def _new_fs(self, fs: str, options: dict):
+        profile = make_filesystem(fs, self._feats, **options)
+        sb = Super(profile, next(self._devs))
+        profile.reserve_inode(sb.state)
+        root = Inode(sb, 1, S_IFDIR | profile.root_mode, 0, 0)
+        root.nlink = 2
+        root.parent = root
+        return sb, root
+
+    def _invalidate(self):
+        if self._cache:
+            self._cache.clear()
+
+    @property
+    def caller(self) -> Cred:
+        return self._cred
+
+    @contextlib.contextmanager
+    def become(self, uid: int, gid: int | None = None, groups=(), caps=None):
+        """Run the calls inside the ``with`` block as another caller.
+
+        ``gid`` None means gid = uid; ``caps`` None gives every capability to
+        uid 0 and none to others, else an iterable of names (``"CAP_FOWNER"``).
+        """
+        cred = Cred.make(uid, gid, groups, caps)
+        saved = self._cred
+        self._cred = cred
+        self._invalidate()
+        try:
+            yield self
+        finally:
+            self._cred = saved
+            self._invalidate()
+
+    def umask(self, mask: int) -> int:
+        _check_int(mask, "mask")
+        old, self._umask = self._umask, mask & 0o777
+        return old
+
+    # ------------------------------------------------------------ path walk
+    def _walk(self, path, follow: bool, parent_only: bool = False) -> _Walk:
+        if type(path) is not str:
+            if isinstance(path, os.PathLike):
+                path = os.fspath(path)
+            if isinstance(path, bytes):
+                path = os.fsdecode(path)
+            if not isinstance(path, str):
+                raise TypeError(f"path must be str, not {type(path).__name__}")
+        if not path:
+            _fail(vfs.EMPTY_PATH, path)
+        if "\x00" in path:
+            raise ValueError("embedded null byte")
+        if _blen(path) >= PATH_MAX:
+            _fail(vfs.PATH_TOO_LONG, path)
+        cred = self._cred
+        if path[0] == "/":
+            mnt = self._root_mount
+            cur = mnt.root
+        else:
+            mnt, cur = self._cwd
+        pending = [p for p in path.split("/") if p]
+        slash = path[-1] == "/"
+        if not pending:
+            return _Walk(mnt, cur, None, "root", slash, mnt, cur)
+        pending.reverse()
+        links = 0
+        while True:
+            name = pending.pop()
+            last = not pending
+            if vfs.may_lookup(cred, cur) is not None:
+                _fail(vfs.NO_SEARCH, path)
+            if name == ".":
+                cmnt, child, ltype = mnt, cur, "dot"
+            elif name == "..":
+                ltype = "dotdot"
+                cmnt, child = mnt, cur
+                if child is not self._root_mount.root:
+                    while child is cmnt.root and cmnt.parent is not None:
+                        child = cmnt.mountpoint
+                        cmnt = cmnt.parent
+                    child = child.parent
+            else:
+                ltype = "norm"
+                if len(name) > NAME_MAX and _blen(name) > NAME_MAX:
+                    _fail(vfs.NAME_TOO_LONG, path)
+                child = cur.children.get(name)
+                if child is None:
+                    if last:
+                        return _Walk(mnt, cur, name, ltype, slash, None, None)
+                    _fail(vfs.NO_ENTRY, path)
+                cmnt = mnt
+                while child.mounted is not None:
+                    cmnt = child.mounted
+                    child = cmnt.root
+            if child.mode & S_IFMT == S_IFLNK and (not last or ((follow or slash) and not parent_only)):
+                links += 1
+                if links > MAXSYMLINKS:
+                    _fail(vfs.LOOP, path)
+                target = child.target
+                parts = [p for p in target.split("/") if p]
+                if target[0] == "/":
+                    mnt = self._root_mount
+                    cur = mnt.root
+                if not parts:
+                    parts = ["."]
+                if last and target[-1] == "/":
+                    slash = True
+                pending.extend(reversed(parts))
+                continue
+            if last:
+                if slash and not parent_only and child.mode & S_IFMT != S_IFDIR:
+                    _fail(vfs.NOT_DIR, path)
+                return _Walk(mnt, cur, name, ltype, slash, cmnt, child)
+            if child.mode & S_IFMT != S_IFDIR:
+                _fail(vfs.NOT_DIR, path)
+            mnt, cur = cmnt, child
+
+    def _lookup(self, path, follow: bool):
+        """(mount, inode) for an existing path; raises OSError."""
+        key = (path, follow, self._cwd[1])
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        w = self._walk(path, follow)
+        if w.inode is None:
+            _fail(vfs.NO_ENTRY, path)
+        hit = (w.mount, w.inode)
+        if len(self._cache) > 4096:
+            self._cache.clear()
+        self._cache[key] = hit
+        return hit
+
+    def _file(self, fd, op=None) -> OpenFile:
+        if isinstance(fd, bool) or not isinstance(fd, int):
+            raise TypeError(f"fd must be an int, not {type(fd).__name__}")
+        f = self._fds.get(fd)
+        if f is None or f.flags & _O_PATH:
+            _fail(vfs.BAD_FD, fd)
+        return f
+
+    # ------------------------------------------------------------ xattrs
+    def _target(self, c, target, how):
+        """Resolve a call's target into ``c.inode``/``c.mount`` (the pipelines' LOOKUP)."""
+        if how == "path":
+            c.mount, c.inode = self._lookup(target, True)
+        elif how == "nofollow":
+            c.mount, c.inode = self._lookup(target, False)
+        else:
+            if target == AT_FDCWD and c.op in ("set", "get") and self._feats.fdcwd_is_cwd:
+                c.mount, c.inode = self._cwd
+                return
+            f = self._file(target)
+            c.mount, c.inode = f.mount, f.inode
+
+    def _xattr(self, op, how, target, name=None, value=None, flags=0, size=0, trace=None):
+        if how == "fd":
+            _check_int(target, "fd")
+        if name is not None:
+            name = _check_name_arg(name)
+        if value is not None:
+            value = _check_value_arg(value)
+        c = X.Call(op, self._cred, self._feats, name, value, flags, size)
+        c.trace = trace
+        rule = X.run(self._pipes[op], c, lambda c: self._target(c, target, how))
+        if rule.errno:
+            _fail(rule, target)
+        if op != "get" and op != "list" and (name == ACL_ACCESS or name == ACL_DEFAULT):
+            self._invalidate()
+        return rule, c.result
+
+    def setxattr(self, path: str, name: str, value: bytes, flags: int = 0) -> None:
+        _check_int(flags, "flags")
+        self._xattr("set", "path", path, name, value, flags)
+
+    def lsetxattr(self, path: str, name: str, value: bytes, flags: int = 0) -> None:
+        _check_int(flags, "flags")
+        self._xattr("set", "nofollow", path, name, value, flags)
+
+    def fsetxattr(self, fd: int, name: str, value: bytes, flags: int = 0) -> None:
+        _check_int(flags, "flags")
+        self._xattr("set", "fd", fd, name, value, flags)
+
+    def getxattr(self, path: str, name: str, size: int = 65536) -> bytes | int:
+        return self._xattr("get", "path", path, name, size=_check_size(size))[1]
+
+    def lgetxattr(self, path: str, name: str, size: int = 65536) -> bytes | int:
+        return self._xattr("get", "nofollow", path, name, size=_check_size(size))[1]
+
+    def fgetxattr(self, fd: int, name: str, size: int = 65536) -> bytes | int:
+        return self._xattr("get", "fd", fd, name, size=_check_size(size))[1]
+
+    def listxattr(self, path: str, size: int = 65536) -> list[str] | int:
+        return self._xattr("list", "path", path, size=_check_size(size))[1]
+
+    def llistxattr(self, path: str, size: int = 65536) -> list[str] | int:
+        return self._xattr("list", "nofollow", path, size=_check_size(size))[1]
+
+    def flistxattr(self, fd: int, size: int = 65536) -> list[str] | int:
+        return self._xattr("list", "fd", fd, size=_check_size(size))[1]
+
+    def removexattr(self, path: str, name: str) -> None:
+        self._xattr("remove", "path", path, name)
+
+    def lremovexattr(self, path: str, name: str) -> None:
+        self._xattr("remove", "nofollow", path, name)
+
+    def fremovexattr(self, fd: int, name: str) -> None:
+        self._xattr("remove", "fd", fd, name)
+
+    def explain(self, call: str, target, *args) -> Verdict:
+        """Run one xattr call (e.g. ``"lsetxattr"``) and return the verdict with its trace.
+
+        The call takes effect as it would otherwise.  Arguments after the target
+        are those of the method: ``name, value, flags`` for set, ``name, size``
+        for get, ``size`` for list, ``name`` for remove.
+        """
+        try:
+            op, how = _CALLS[call]
+        except KeyError:
+            raise ValueError(f"{call!r} is not an xattr call; expected one of {', '.join(_CALLS)}") from None
+        kwargs = {}
+        if op == "set":
+            name, value, *rest = args
+            kwargs = dict(name=name, value=value, flags=rest[0] if rest else 0)
+        elif op == "get":
+            name, *rest = args
+            kwargs = dict(name=name, size=rest[0] if rest else 65536)
+        elif op == "list":
+            kwargs = dict(size=args[0] if args else 65536)
+        else:
+            kwargs = dict(name=args[0])
+        trace: list = []
+        try:
+            rule, result = self._xattr(op, how, target, trace=trace, **kwargs)
+        except OSError as exc:
+            rule = getattr(exc, "rule", None)
+            if rule is None:
+                raise
+            return Verdict(rule, tuple(trace))
+        return Verdict(rule, tuple(trace), result)
+
+    # ------------------------------------------------------------ creation
+    def _create_site(self, path, *, is_dir: bool):
+        """``filename_create``: the parent where ``path`` can be created, or raise."""
+        w = self._walk(path, False, parent_only=True)
+        if w.ltype != "norm":
+            _fail(vfs.EXISTS, path)
+        if w.inode is not None:
+            _fail(vfs.EXISTS, path)
+        if w.slash and not is_dir:
+            _fail(vfs.TRAILING_SLASH, path)
+        if w.pmount.readonly:
+            _fail(vfs.ROFS, path)
+        return w
+
+    def _make_inode(self, w, mode, rdev=0) -> Inode:
+        """Allocate an inode in ``w.pdir`` (owner, inherited ACLs, umask) and link it."""
+        pdir, mount = w.pdir, w.pmount
+        fs = mount.fs
+        refused = fs.reserve_inode(mount.state)
+        if refused is not None:
+            _fail(refused, w.last)
+        ftype = mode & S_IFMT
+        if ftype != S_IFLNK:
+            default = pdir.acl_default if fs.posix_acl else None
+            perm = mode & ~S_IFMT
+            acl = dacl = None
+            if default is None:
+                perm &= ~self._umask
+            else:
+                extended, acl, perm = acl_create_masq(default, perm)
+                if not extended:
+                    acl = None
+                if ftype == S_IFDIR:
+                    dacl = default
+            mode = ftype | perm
+        uid, gid, mode = vfs.new_inode_owner(self._cred, pdir, mode)
+        inode = Inode(mount.sb, mount.sb.next_ino(), mode, uid, gid, rdev)
+        inode.ctime = inode.mtime = next(self._clock)
+        if ftype != S_IFLNK and fs.posix_acl and pdir.acl_default is not None:
+            for name, value in ((ACL_ACCESS, acl), (ACL_DEFAULT, dacl)):
+                if value is not None:
+                    fs.set_acl(mount.state, inode, name, acl_encode(value))
+            inode.acl_access, inode.acl_default = acl, dacl
+        if ftype == S_IFDIR:
+            inode.nlink = 2
+            inode.parent = pdir
+            pdir.nlink += 1
+        pdir.children[w.last] = inode
+        self._invalidate()
+        return inode
+
+    def mkdir(self, path: str, mode: int = 0o777) -> None:
+        _check_int(mode, "mode")
+        w = self._create_site(path, is_dir=True)
+        refused = vfs.may_create(self._cred, w.pdir)
+        if refused is not None:
+            _fail(refused, path)
+        self._make_inode(w, S_IFDIR | (mode & 0o1777))
+
+    def mknod(self, path: str, mode: int = 0o600, device: int = 0) -> None:
+        _check_int(mode, "mode")
+        _check_int(device, "device")
+        refused = vfs.may_mknod(mode)
+        if refused is not None:
+            _fail(refused, path)
+        ftype = mode & S_IFMT or S_IFREG
+        w = self._create_site(path, is_dir=False)
+        refused = vfs.may_create(self._cred, w.pdir) or vfs.mknod_capable(self._cred, mode, device)
+        if refused is not None:
+            _fail(refused, path)
+        rdev = device if ftype in (S_IFCHR, S_IFBLK) else 0
+        self._make_inode(w, ftype | (mode & 0o7777), rdev)
+
+    def symlink(self, target: str, path: str) -> None:
+        if type(target) is not str:
+            target = os.fsdecode(os.fspath(target))
+        if not target:
+            _fail(vfs.SYMLINK_EMPTY, target, path)
+        if "\x00" in target:
+            raise ValueError("embedded null byte")
+        if _blen(target) >= PATH_MAX:
+            _fail(vfs.PATH_TOO_LONG, target, path)
+        w = self._create_site(path, is_dir=False)
+        refused = vfs.may_create(self._cred, w.pdir)
+        if refused is not None:
+            _fail(refused, target, path)
+        if _blen(target) > getattr(w.pmount.fs, "max_symlink", 4095):
+            _fail(vfs.SYMLINK_TOO_LONG, target, path)
+        inode = self._make_inode(w, S_IFLNK | 0o777)
+        inode.target = target
+        inode.size = _blen(target)
+
+    def link(self, src: str, dst: str) -> None:
+        smount, sinode = self._lookup(src, False)
+        w = self._create_site(dst, is_dir=False)
+        if w.pmount is not smount:
+            _fail(vfs.NO_XDEV, src, dst)
+        refused = vfs.may_linkat(self._cred, sinode, bool(self.sysctl["protected_hardlinks"]))
+        if refused is None:
+            refused = vfs.may_create(self._cred, w.pdir) or vfs.vfs_link_checks(sinode)
+        if refused is None:
+            refused = smount.fs.link_inode(smount.state)
+        if refused is not None:
+            _fail(refused, src, dst)
+        sinode.nlink += 1
+        w.pdir.children[w.last] = sinode
+        self._invalidate()
+
+    # ------------------------------------------------------------ deletion
+    def _release(self, mount, inode):
+        if inode.nlink == 0 and inode.opens == 0:
+            mount.fs.release_inode(mount.state, inode)
+
+    def _unlinked(self, mount, inode):
+        """An entry for ``inode`` went away: drop a link, free what is free."""
+        inode.nlink -= 1
+        if inode.mode & S_IFMT == S_IFDIR:
+            inode.nlink = 0
+        if inode.nlink > 0:
+            mount.fs.unlink_inode(mount.state)
+        self._release(mount, inode)
+
+    def unlink(self, path: str) -> None:
+        w = self._walk(path, False, parent_only=True)
+        if w.ltype != "norm":
+            _fail(vfs.IS_DIR, path)
+        if w.pmount.readonly:
+            _fail(vfs.ROFS, path)
+        if w.inode is None:
+            _fail(vfs.NO_ENTRY, path)
+        if w.slash:
+            _fail(vfs.IS_DIR if w.inode.mode & S_IFMT == S_IFDIR else vfs.TRAILING_NOT_DIR, path)
+        refused = vfs.may_delete(self._cred, w.pdir, w.inode, False)
+        if refused is None and w.inode.mounted is not None:
+            refused = vfs.BUSY
+        if refused is not None:
+            _fail(refused, path)
+        del w.pdir.children[w.last]
+        self._unlinked(w.pmount, w.inode)
+        self._invalidate()
+
+    def rmdir(self, path: str) -> None:
+        w = self._walk(path, False, parent_only=True)
+        if w.ltype == "dotdot":
+            _fail(vfs.RMDIR_DOTDOT, path)
+        if w.ltype == "dot":
+            _fail(vfs.RMDIR_DOT, path)
+        if w.ltype == "root":
+            _fail(vfs.BUSY, path)
+        if w.pmount.readonly:
+            _fail(vfs.ROFS, path)
+        if w.inode is None:
+            _fail(vfs.NO_ENTRY, path)
+        victim = w.inode
+        refused = vfs.may_delete(self._cred, w.pdir, victim, True)
+        if refused is None and (victim.mounted is not None or victim is w.mount.root):
+            refused = vfs.BUSY
+        if refused is None and victim.children:
+            refused = vfs.NOT_EMPTY
+        if refused is not None:
+            _fail(refused, path)
+        del w.pdir.children[w.last]
+        w.pdir.nlink -= 1
+        self._unlinked(w.pmount, victim)
+        self._invalidate()
+
+    def rename(self, old: str, new: str) -> None:
+        wo = self._walk(old, False, parent_only=True)
+        wn = self._walk(new, False, parent_only=True)
+        if wo.pmount is not wn.pmount:
+            _fail(vfs.NO_XDEV, old, new)
+        if wo.ltype != "norm" or wn.ltype != "norm":
+            _fail(vfs.RENAME_DOT, old, new)
+        if wo.pmount.readonly:
+            _fail(vfs.ROFS, old, new)
+        src = wo.inode
+        if src is None:
+            _fail(vfs.NO_ENTRY, old, new)
+        dst = wn.inode
+        src_dir = src.mode & S_IFMT == S_IFDIR
+        if not src_dir and (wo.slash or wn.slash):
+            _fail(vfs.NOT_DIR, old, new)
+        # lock_rename's trap: the ancestor relation between the two parents.
+        if src_dir and self._is_ancestor(src, wn.pdir):
+            _fail(vfs.RENAME_SUBDIR, old, new)
+        if dst is not None and dst.mode & S_IFMT == S_IFDIR and self._is_ancestor(dst, wo.pdir):
+            _fail(vfs.RENAME_ANCESTOR, old, new)
+        if src is dst:
+            return
+        cred = self._cred
+        refused = vfs.may_delete(cred, wo.pdir, src, src_dir)
+        if refused is None:
+            if dst is None:
+                refused = vfs.may_create(cred, wn.pdir)
+            else:
+                refused = vfs.may_delete(cred, wn.pdir, dst, src_dir)
+        if refused is None and wo.pdir is not wn.pdir and src_dir:
+            if src.iflags & FS_IMMUTABLE_FL:
+                refused = vfs.ATTR_IMMUTABLE
+            elif vfs.generic_permission(cred, src, MAY_WRITE):
+                refused = vfs.NO_WRITE_DIR
+        if refused is None and (src.mounted is not None or (dst is not None and dst.mounted is not None)):
+            refused = vfs.BUSY
+        if refused is None and dst is not None and src_dir and dst.children:
+            refused = vfs.NOT_EMPTY
+        if refused is not None:
+            _fail(refused, old, new)
+        del wo.pdir.children[wo.last]
+        if dst is not None:
+            if src_dir:
+                wn.pdir.nlink -= 1
+            self._unlinked(wn.pmount, dst)
+        wn.pdir.children[wn.last] = src
+        if src_dir:
+            wo.pdir.nlink -= 1
+            wn.pdir.nlink += 1
+            src.parent = wn.pdir
+        self._invalidate()
+
+    @staticmethod
+    def _is_ancestor(anc: Inode, node: Inode) -> bool:
+        """Is ``anc`` ``node`` or one of its ancestors (within one filesystem)?"""
+        seen = 0
+        while True:
+            if node is anc:
+                return True
+            parent = node.parent
+            if parent is node or parent is None or seen > 10000:
+                return False
+            node = parent
+            seen += 1
+
+    # ------------------------------------------------------------ attributes
+    def chmod(self, path: str, mode: int) -> None:
+        _check_int(mode, "mode")
+        mount, inode = self._lookup(path, True)
+        if mount.readonly:
+            _fail(vfs.ROFS, path)
+        new = vfs.chmod_mode(self._cred, inode, mode)
+        if isinstance(new, Rule):
+            _fail(new, path)
+        self._set_mode(mount, inode, new)
+
+    def _set_mode(self, mount, inode, new):
+        inode.mode = new
+        if inode.acl_access is not None:
+            acl = acl_chmod(inode.acl_access, new)
+            mount.fs.set_acl(mount.state, inode, ACL_ACCESS, acl_encode(acl))
+            inode.acl_access = acl
+        self._invalidate()
+
+    def _chown(self, path, uid, gid, follow):
+        _check_int(uid, "uid")
+        _check_int(gid, "gid")
+        mount, inode = self._lookup(path, follow)
+        if mount.readonly:
+            _fail(vfs.ROFS, path)
+        result = vfs.chown_result(self._cred, inode, uid, gid)
+        if isinstance(result, Rule):
+            _fail(result, path)
+        new_uid, new_gid, mode, kill_caps = result
+        inode.uid, inode.gid = new_uid, new_gid
+        if mode != inode.mode:
+            self._set_mode(mount, inode, mode)
+        if kill_caps and inode.xattrs.get(CAPS_NAME):
+            mount.fs.remove(mount.state, inode, CAPS_NAME)
+        self._invalidate()
+
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        self._chown(path, uid, gid, True)
+
+    def lchown(self, path: str, uid: int, gid: int) -> None:
+        self._chown(path, uid, gid, False)
+
+    def _stat(self, mount, inode):
+        return os.stat_result(
+            (inode.mode, inode.ino, mount.sb.dev, inode.nlink, inode.uid, inode.gid,
+             inode.size, inode.mtime, inode.mtime, inode.ctime),
+            {"st_rdev": inode.rdev},
+        )
+
+    def stat(self, path: str) -> os.stat_result:
+        return self._stat(*self._lookup(path, True))
+
+    def lstat(self, path: str) -> os.stat_result:
+        return self._stat(*self._lookup(path, False))
+
+    def set_flags(self, path: str, immutable: bool = False, append: bool = False) -> None:
+        """Set exactly these inode flags (FS_IOC_SETFLAGS), as ``chattr =i``/``=a`` would."""
+        fd = self.open(path, os.O_RDONLY | _O_NONBLOCK)
+        try:
+            f = self._fds[fd]
+            inode, mount = f.inode, f.mount
+            if mount.readonly:
+                _fail(vfs.ROFS, path)
+            new = (inode.iflags & ~(FS_IMMUTABLE_FL | FS_APPEND_FL)) \
+                | (FS_IMMUTABLE_FL if immutable else 0) | (FS_APPEND_FL if append else 0)
+            refused = vfs.set_flags_check(self._cred, inode, mount.fs, new)
+            if refused is not None:
+                _fail(refused, path)
+            inode.iflags = new
+        finally:
+            self.close(fd)
+
+    def get_flags(self, path: str) -> dict:
+        """The inode's immutable and append-only flags."""
+        _, inode = self._lookup(path, True)
+        return {"immutable": bool(inode.iflags & FS_IMMUTABLE_FL),
+                "append": bool(inode.iflags & FS_APPEND_FL)}
+
+    # ------------------------------------------------------------ files
+    def open(self, path: str, flags: int, mode: int = 0o666) -> int:
+        _check_int(flags, "flags")
+        _check_int(mode, "mode")
+        cred = self._cred
+        if flags & _O_CREAT and flags & _O_DIRECTORY:
+            _fail(vfs.OPEN_INVAL, path)
+        if flags & _O_PATH:
+            mount, inode = self._lookup(path, not flags & _O_NOFOLLOW)
+            if flags & _O_DIRECTORY and inode.mode & S_IFMT != S_IFDIR:
+                _fail(vfs.OPEN_NOT_DIR, path)
+            return self._install(mount, inode, flags, path)
+        created = False
+        if flags & _O_CREAT:
+            w = self._walk(path, not flags & _O_EXCL and not flags & _O_NOFOLLOW,
+                           parent_only=bool(flags & _O_EXCL))
+            if w.ltype != "norm" and w.inode is not None and flags & _O_EXCL:
+                _fail(vfs.OPEN_EXISTS, path)
+            if w.inode is None:
+                if w.slash:
+                    _fail(vfs.OPEN_CREATE_DIR, path)
+                if w.pmount.readonly:
+                    _fail(vfs.ROFS, path)
+                refused = vfs.may_create(cred, w.pdir)
+                if refused is not None:
+                    _fail(refused, path)
+                inode = self._make_inode(w, S_IFREG | (mode & 0o7777))
+                mount = w.pmount
+                created = True
+            else:
+                if flags & _O_EXCL:
+                    _fail(vfs.OPEN_EXISTS, path)
+                mount, inode = w.mount, w.inode
+                if inode.mode & S_IFMT == S_IFDIR:
+                    _fail(vfs.OPEN_CREATE_DIR, path)
+        else:
+            mount, inode = self._lookup(path, not flags & _O_NOFOLLOW)
+        ftype = inode.mode & S_IFMT
+        if ftype == S_IFLNK:
+            _fail(vfs.OPEN_SYMLINK, path)
+        if flags & _O_DIRECTORY and ftype != S_IFDIR:
+            _fail(vfs.OPEN_NOT_DIR, path)
+        accmode = flags & _O_ACCMODE
+        acc = {os.O_RDONLY: MAY_READ, os.O_WRONLY: MAY_WRITE, os.O_RDWR: MAY_READ | MAY_WRITE}.get(accmode, MAY_READ | MAY_WRITE)
+        trunc = flags & _O_TRUNC and ftype == S_IFREG
+        if trunc:
+            acc |= MAY_WRITE
+        if not created:
+            if trunc and mount.readonly:
+                _fail(vfs.ROFS, path)
+            refused = vfs.may_open(cred, inode, acc, flags, _O_APPEND, _O_TRUNC if trunc else 0)
+            if refused is not None:
+                _fail(refused, path)
+            if ftype in (S_IFCHR, S_IFBLK, S_IFSOCK):
+                _fail(vfs.OPEN_NXIO, path)
+            if ftype == S_IFIFO and accmode == os.O_WRONLY and flags & _O_NONBLOCK:
+                if not any(f.inode is inode and f.flags & _O_ACCMODE != os.O_WRONLY
+                           for f in self._fds.values()):
+                    _fail(vfs.OPEN_NXIO, path)
+            if acc & MAY_WRITE and ftype == S_IFREG and mount.readonly:
+                _fail(vfs.ROFS, path)
+        if trunc:
+            inode.size = 0
+        return self._install(mount, inode, flags, path)
+
+    def _install(self, mount, inode, flags, path) -> int:
+        fd = 3
+        while fd in self._fds:
+            fd += 1
+        self._fds[fd] = OpenFile(mount, inode, flags, path)
+        inode.opens += 1
+        return fd
+
+    def close(self, fd: int) -> None:
+        _check_int(fd, "fd")
+        f = self._fds.pop(fd, None)
+        if f is None:
+            _fail(vfs.BAD_FD, fd)
+        f.inode.opens -= 1
+        self._release(f.mount, f.inode)
+
+    def chdir(self, path: str) -> None:
+        mount, inode = self._lookup(path, True)
+        if inode.mode & S_IFMT != S_IFDIR:
+            _fail(vfs.NOT_DIR, path)
+        if vfs.may_lookup(self._cred, inode) is not None:
+            _fail(vfs.NO_SEARCH, path)
+        self._cwd = (mount, inode)
+
+    # ------------------------------------------------------------ mounts
+    def mount(self, path: str, fs: str, readonly: bool = False, **fs_options) -> None:
+        """Mount a fresh filesystem of profile ``fs`` on the directory ``path``."""
+        refused = vfs.mount_capable(self._cred)
+        if refused is not None:
+            _fail(refused, path)
+        parent, inode = self._lookup(path, True)
+        if inode.mode & S_IFMT != S_IFDIR:
+            _fail(vfs.NOT_DIR, path)
+        sb, root = self._new_fs(fs, fs_options)
+        m = Mount(sb, root, bool(readonly), parent, inode)
+        root.parent = root
+        inode.mounted = m
+        self._invalidate()
+
+    def remount(self, path: str, readonly: bool) -> None:
+        refused = vfs.mount_capable(self._cred)
+        if refused is not None:
+            _fail(refused, path)
+        mount, inode = self._lookup(path, True)
+        if inode is not mount.root:
+            _fail(vfs.MOUNT_NOT_ROOT, path)
+        mount.readonly = bool(readonly)
+
+    def filesystem(self, path: str = "/") -> Filesystem:
+        """The filesystem profile of the mount ``path`` is on."""
+        return self._lookup(path, True)[0].fs
+
+    # ------------------------------------------------------------ inspection
+    def tree(self, path: str = "/"):
+        """Yield (path, lstat, xattrs) for every entry under ``path``, depth first, sorted."""
+        mount, inode = self._lookup(path, False)
+        stack = [(path.rstrip("/") or "/", mount, inode)]
+        while stack:
+            p, m, node = stack.pop()
+            yield p, self._stat(m, node), dict(node.xattrs)
+            if node.children is not None:
+                for name in sorted(node.children, reverse=True):
+                    child, cm = node.children[name], m
+                    while child.mounted is not None:
+                        cm = child.mounted
+                        child = cm.root
+                    stack.append(((p.rstrip("/") + "/" + name), cm, child))
