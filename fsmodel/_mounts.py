@@ -19,6 +19,7 @@ Needs root (CAP_SYS_ADMIN); see ``available_filesystems()``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -39,6 +40,7 @@ __all__ = [
     "Mount",
     "MountError",
     "available_filesystems",
+    "bind_mount",
     "check_request",
     "mount_fresh",
     "remount",
@@ -232,8 +234,40 @@ def mount_fresh(fs: str, target: str, readonly: bool = False, **options: object)
 
 
 def remount(target: str, readonly: bool) -> None:
-    """Switch the mount on *target* between read-only and read-write."""
-    _run("mount", "-o", "remount," + ("ro" if readonly else "rw"), target)
+    """Switch the mount on *target* between read-only and read-write.
+
+    Read-only is set on the mount itself (``MS_REMOUNT|MS_BIND|MS_RDONLY``), so it also
+    works on a bind mount and leaves other mounts of the same filesystem writable; making
+    it writable again also clears a read-only superblock (a filesystem mounted ``ro``).
+    """
+    if readonly:
+        try:
+            _run("mount", "-o", "remount,bind,ro", target)
+        except MountError as exc:
+            # mnt_make_readonly(): files open for writing keep a mount writable.
+            if "busy" in str(exc):
+                raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), target) from exc
+            raise
+    else:
+        _run("mount", "-o", "remount,rw", target)
+        _run("mount", "-o", "remount,bind,rw", target)
+
+
+@contextlib.contextmanager
+def bind_mount(path: str) -> Iterator[str]:
+    """Make the directory *path* a mount point of its own (a bind mount onto itself).
+
+    A directory inside a scratch filesystem then behaves like a mount for ``remount``:
+    it can be made read-only without touching its neighbours.  Always unmounted on exit.
+    """
+    _run("mount", "--bind", path, path)
+    try:
+        yield path
+    finally:
+        try:
+            _run("umount", path)
+        except MountError:
+            _run("umount", "-l", path)
 
 
 @contextlib.contextmanager

@@ -73,6 +73,11 @@ class Filesystem:
     fileattr = True
     #: ... and on special files too (XFS only: its special inodes have fileattr ops).
     fileattr_special = False
+    #: ext4: an inode that is and stays immutable cannot have other flags changed
+    #: (ext4_ioctl_check_immutable), and ext4_setattr refuses immutable inodes outright.
+    immutable_is_final = False
+    #: the errno of renaming a directory over a non-empty one (XFS: EEXIST).
+    rename_not_empty = "ENOTEMPTY"
     options: dict = {}
     source = "fs/xattr.c: simple_xattr_set"
 
@@ -344,6 +349,7 @@ class Ext4(Filesystem):
     """
 
     name = "ext4"
+    immutable_is_final = True
     handlers = ("user.", "trusted.", "security.", "gnu.")
     options = {"block_size": 4096, "inode_size": 256, "ea_inode": False}
     source = "fs/ext4/xattr.c: ext4_xattr_set_handle"
@@ -484,6 +490,7 @@ class Xfs(Filesystem):
 
     name = "xfs"
     fileattr_special = True
+    rename_not_empty = "EEXIST"
     source = "fs/xfs/xfs_xattr.c: xfs_xattr_set"
     SGI = {codecs.ACL_ACCESS: "trusted.SGI_ACL_FILE", codecs.ACL_DEFAULT: "trusted.SGI_ACL_DEFAULT"}
 

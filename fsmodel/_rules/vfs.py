@@ -189,6 +189,9 @@ RMDIR_DOTDOT = _r("N-rmdir-dotdot", errno.ENOTEMPTY, "rmdir of '..'.", f"{_N}: d
 RENAME_DOT = _r("N-rename-dot", errno.EBUSY, "rename of '.', '..' or '/'.", f"{_N}: do_renameat2")
 RENAME_SUBDIR = _r("N-rename-into-self", errno.EINVAL,
                    "A directory cannot be moved into its own subtree.", f"{_N}: do_renameat2")
+RENAME_NOT_EMPTY_XFS = _r("N-rename-not-empty-xfs", errno.EEXIST,
+                          "XFS reports a non-empty target directory of a rename as EEXIST.",
+                          "fs/xfs/xfs_inode.c: xfs_rename")
 RENAME_ANCESTOR = _r("N-rename-onto-ancestor", errno.ENOTEMPTY,
                      "The target is an ancestor of the source.", f"{_N}: do_renameat2")
 TRAILING_NOT_DIR = _r("N-trailing-slash-not-dir", errno.ENOTDIR,
@@ -238,8 +241,17 @@ FLAGS_OWNER = _r("I-fileattr-owner", errno.EPERM,
 FLAGS_CAP = _r("I-fileattr-immutable-cap", errno.EPERM,
                "Changing the immutable or append-only flag needs CAP_LINUX_IMMUTABLE.",
                "fs/file_attr.c: fileattr_set_prepare")
+FLAGS_EXT4_IMMUTABLE = _r("I-ext4-immutable", errno.EPERM,
+                          "ext4 refuses to change the other flags of an inode that is and "
+                          "stays immutable.", "fs/ext4/ioctl.c: ext4_ioctl_check_immutable")
+SETATTR_EXT4_IMMUTABLE = _r("A-ext4-immutable", errno.EPERM,
+                            "ext4 refuses every attribute change of an immutable inode, even "
+                            "chown(-1, -1).", "fs/ext4/inode.c: ext4_setattr")
 MOUNT_PERM = _r("M-mount-cap", errno.EPERM, "Mounting needs CAP_SYS_ADMIN.",
                 "fs/namespace.c: path_mount")
+REMOUNT_BUSY = _r("M-remount-busy", errno.EBUSY,
+                  "A mount with files open for writing cannot become read-only.",
+                  "fs/namespace.c: mnt_make_readonly")
 MOUNT_NOT_ROOT = _r("M-remount-not-root", errno.EINVAL,
                     "remount needs the root of a mount.", "fs/namespace.c: do_remount")
 
@@ -265,7 +277,22 @@ def chmod_mode(cred: Cred, inode, mode: int) -> int | Rule:
     return new
 
 
-def chown_result(cred: Cred, inode, uid: int, gid: int) -> tuple[int, int, int, bool] | Rule:
+def truncate_kills(cred: Cred, inode) -> int:
+    """``dentry_needs_remove_privs`` on truncation: the mode after setuid/setgid are killed.
+
+    Setuid always, setgid when group-executable or the caller is not in the group;
+    callers with CAP_FSETID keep both.  (File capabilities are dropped regardless.)
+    """
+    mode = inode.mode
+    if mode & S_IFMT != S_IFREG or cred.caps & CAP_FSETID:
+        return mode
+    mode &= ~S_ISUID
+    if mode & S_ISGID and (mode & 0o010 or not cred.in_group(inode.gid)):
+        mode &= ~S_ISGID
+    return mode
+
+
+def chown_result(cred: Cred, inode, uid: int, gid: int, fs=None) -> tuple[int, int, int, bool] | Rule:
     """``chown_common`` + ``notify_change``: (uid, gid, mode, kill file caps?) or a rule.
 
     uid/gid -1 leave that id alone.  Non-directories always lose setuid, and
@@ -278,6 +305,8 @@ def chown_result(cred: Cred, inode, uid: int, gid: int) -> tuple[int, int, int, 
     change_gid = gid != -1
     if (change_uid or change_gid) and inode.iflags & (FS_IMMUTABLE_FL | FS_APPEND_FL):
         return ATTR_IMMUTABLE
+    if fs is not None and fs.immutable_is_final and inode.iflags & FS_IMMUTABLE_FL:
+        return SETATTR_EXT4_IMMUTABLE
     new_uid = uid if change_uid else inode.uid
     new_gid = gid if change_gid else inode.gid
     mode = inode.mode
@@ -304,16 +333,25 @@ def chown_result(cred: Cred, inode, uid: int, gid: int) -> tuple[int, int, int, 
     return new_uid, new_gid, mode, mode & S_IFMT != S_IFDIR
 
 
-def set_flags_check(cred: Cred, inode, fs, new_flags: int) -> Rule | None:
-    """``vfs_fileattr_set``: supported inode, owner, CAP_LINUX_IMMUTABLE."""
+def fileattr_supported(inode, fs) -> Rule | None:
+    """``vfs_fileattr_get``: does this inode have flags at all (FS_IOC_GETFLAGS)?"""
     t = inode.mode & S_IFMT
     if not fs.fileattr or (t not in (S_IFREG, S_IFDIR) and not fs.fileattr_special):
         return FLAGS_NOTTY
+    return None
+
+
+def set_flags_check(cred: Cred, inode, fs, new_flags: int) -> Rule | None:
+    """``vfs_fileattr_set``: owner, then CAP_LINUX_IMMUTABLE for the i and a flags,
+    then the filesystem's own rule (ext4: an immutable inode's other flags are frozen)."""
     if not owner_or_capable(cred, inode):
         return FLAGS_OWNER
     if (inode.iflags ^ new_flags) & (FS_IMMUTABLE_FL | FS_APPEND_FL) \
             and not cred.caps & CAP_LINUX_IMMUTABLE:
         return FLAGS_CAP
+    if fs.immutable_is_final and inode.iflags & new_flags & FS_IMMUTABLE_FL \
+            and inode.iflags != new_flags:
+        return FLAGS_EXT4_IMMUTABLE
     return None
 
 

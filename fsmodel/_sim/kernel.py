@@ -284,7 +284,7 @@ class SimKernel:
         return old
 
     # ------------------------------------------------------------ path walk
-    def _walk(self, path, follow: bool, parent_only: bool = False) -> _Walk:
+    def _walk(self, path, follow: bool, parent_only: bool = False, creat: bool = False) -> _Walk:
         if type(path) is not str:
             if isinstance(path, os.PathLike):
                 path = os.fspath(path)
@@ -315,6 +315,8 @@ class SimKernel:
             last = not pending
             if vfs.may_lookup(cred, cur) is not None:
                 _fail(vfs.NO_SEARCH, path)
+            if creat and last and slash:
+                _fail(vfs.OPEN_CREATE_DIR, path)
             if name == ".":
                 cmnt, child, ltype = mnt, cur, "dot"
             elif name == "..":
@@ -524,7 +526,8 @@ class SimKernel:
         inode = Inode(mount.sb, mount.sb.next_ino(), mode, uid, gid, rdev)
         inode.ctime = inode.mtime = next(self._clock)
         if ftype != S_IFLNK and fs.posix_acl and pdir.acl_default is not None:
-            for name, value in ((ACL_ACCESS, acl), (ACL_DEFAULT, dacl)):
+            # posix_acl_create's results are stored default first (ext4_init_acl & co.)
+            for name, value in ((ACL_DEFAULT, dacl), (ACL_ACCESS, acl)):
                 if value is not None:
                     fs.set_acl(mount.state, inode, name, acl_encode(value))
             inode.acl_access, inode.acl_default = acl, dacl
@@ -689,7 +692,8 @@ class SimKernel:
         if refused is None and (src.mounted is not None or (dst is not None and dst.mounted is not None)):
             refused = vfs.BUSY
         if refused is None and dst is not None and src_dir and dst.children:
-            refused = vfs.NOT_EMPTY
+            refused = vfs.RENAME_NOT_EMPTY_XFS if wn.pmount.fs.rename_not_empty == "EEXIST" \
+                else vfs.NOT_EMPTY
         if refused is not None:
             _fail(refused, old, new)
         del wo.pdir.children[wo.last]
@@ -742,7 +746,7 @@ class SimKernel:
         mount, inode = self._lookup(path, follow)
         if mount.readonly:
             _fail(vfs.ROFS, path)
-        result = vfs.chown_result(self._cred, inode, uid, gid)
+        result = vfs.chown_result(self._cred, inode, uid, gid, mount.fs)
         if isinstance(result, Rule):
             _fail(result, path)
         new_uid, new_gid, mode, kill_caps = result
@@ -778,11 +782,14 @@ class SimKernel:
         try:
             f = self._fds[fd]
             inode, mount = f.inode, f.mount
-            if mount.readonly:
-                _fail(vfs.ROFS, path)
+            # FS_IOC_GETFLAGS first (to keep the other flags), then FS_IOC_SETFLAGS.
+            refused = vfs.fileattr_supported(inode, mount.fs)
+            if refused is None and mount.readonly:
+                refused = vfs.ROFS
             new = (inode.iflags & ~(FS_IMMUTABLE_FL | FS_APPEND_FL)) \
                 | (FS_IMMUTABLE_FL if immutable else 0) | (FS_APPEND_FL if append else 0)
-            refused = vfs.set_flags_check(self._cred, inode, mount.fs, new)
+            if refused is None:
+                refused = vfs.set_flags_check(self._cred, inode, mount.fs, new)
             if refused is not None:
                 _fail(refused, path)
             inode.iflags = new
@@ -810,7 +817,7 @@ class SimKernel:
         created = False
         if flags & _O_CREAT:
             w = self._walk(path, not flags & _O_EXCL and not flags & _O_NOFOLLOW,
-                           parent_only=bool(flags & _O_EXCL))
+                           parent_only=bool(flags & _O_EXCL), creat=True)
             if w.ltype != "norm" and w.inode is not None and flags & _O_EXCL:
                 _fail(vfs.OPEN_EXISTS, path)
             if w.inode is None:
@@ -852,12 +859,17 @@ class SimKernel:
                 _fail(vfs.OPEN_NXIO, path)
             if ftype == S_IFIFO and accmode == os.O_WRONLY and flags & _O_NONBLOCK:
                 if not any(f.inode is inode and f.flags & _O_ACCMODE != os.O_WRONLY
-                           for f in self._fds.values()):
+                           and not f.flags & _O_PATH for f in self._fds.values()):
                     _fail(vfs.OPEN_NXIO, path)
             if acc & MAY_WRITE and ftype == S_IFREG and mount.readonly:
                 _fail(vfs.ROFS, path)
-        if trunc:
+        if trunc and not created:
             inode.size = 0
+            mode = vfs.truncate_kills(cred, inode)
+            if mode != inode.mode:
+                self._set_mode(mount, inode, mode)
+            if inode.xattrs.get(CAPS_NAME):
+                mount.fs.remove(mount.state, inode, CAPS_NAME)
         return self._install(mount, inode, flags, path)
 
     def _install(self, mount, inode, flags, path) -> int:
@@ -906,6 +918,10 @@ class SimKernel:
         mount, inode = self._lookup(path, True)
         if inode is not mount.root:
             _fail(vfs.MOUNT_NOT_ROOT, path)
+        if readonly and not mount.readonly and any(
+                f.mount is mount and f.flags & _O_ACCMODE != os.O_RDONLY and not f.flags & _O_PATH
+                and f.inode.mode & S_IFMT in (S_IFREG, S_IFDIR) for f in self._fds.values()):
+            _fail(vfs.REMOUNT_BUSY, path)
         mount.readonly = bool(readonly)
 
     def filesystem(self, path: str = "/") -> Filesystem:
