@@ -120,10 +120,14 @@ def dac_check(cred: Cred, inode, mask: int) -> int:
 
 def generic_permission(cred: Cred, inode, mask: int) -> int:
     """``generic_permission``: 0 or EACCES, with CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH."""
-    if not dac_check(cred, inode, mask):
+    mode = inode.mode
+    if cred.uid == inode.uid:
+        if not mask & 7 & ~(mode >> 6):
+            return 0
+    elif not dac_check(cred, inode, mask):
         return 0
     caps = cred.caps
-    if inode.mode & S_IFMT == S_IFDIR:
+    if mode & S_IFMT == S_IFDIR:
         if not mask & MAY_WRITE and caps & CAP_DAC_READ_SEARCH:
             return 0
         if caps & CAP_DAC_OVERRIDE:
@@ -132,6 +136,6 @@ def generic_permission(cred: Cred, inode, mask: int) -> int:
     mask &= MAY_READ | MAY_WRITE | MAY_EXEC
     if mask == MAY_READ and caps & CAP_DAC_READ_SEARCH:
         return 0
-    if (not mask & MAY_EXEC or inode.mode & 0o111) and caps & CAP_DAC_OVERRIDE:
+    if (not mask & MAY_EXEC or mode & 0o111) and caps & CAP_DAC_OVERRIDE:
         return 0
     return errno.EACCES

@@ -90,6 +90,7 @@ class Filesystem:
         self.feats = feats
         self.opts = {**known, **options}
         self._prefixes = {p: p for p in self.active_handlers()}
+        self._resolved: dict = {}
         self.EXISTS, self.MISSING, self.REMOVE_MISSING = _fs_rules(self.name, self.source)
 
     def __repr__(self) -> str:
@@ -113,6 +114,10 @@ class Filesystem:
     def link_inode(self, state: dict) -> Rule | None:
         return None
 
+    def inherit(self, state: dict, parent, inode) -> None:
+        """What a new inode takes from its directory besides ACLs (btrfs properties)."""
+        return None
+
     def unlink_inode(self, state: dict) -> None:
         return None
 
@@ -121,14 +126,25 @@ class Filesystem:
         return self.handlers
 
     def resolve(self, name: str) -> Rule | None:
+        """``xattr_resolve_name`` (a pure function of the name, cached per profile)."""
+        try:
+            return self._resolved[name]
+        except KeyError:
+            pass
         if not self.xattr:
-            return NO_XATTR
-        dot = name.find(".")
-        if dot < 0 or name[: dot + 1] not in self._prefixes:
-            return NO_HANDLER
-        if dot + 1 == len(name):
-            return BARE_PREFIX
-        return None
+            rule = NO_XATTR
+        else:
+            dot = name.find(".")
+            if dot < 0 or name[: dot + 1] not in self._prefixes:
+                rule = NO_HANDLER
+            elif dot + 1 == len(name):
+                rule = BARE_PREFIX
+            else:
+                rule = None
+        if len(self._resolved) > 8192:
+            self._resolved.clear()
+        self._resolved[name] = rule
+        return rule
 
     # -- handler ->set / ->get ----------------------------------------------
     def room(self, state: dict, inode, name: str, value: bytes, exists: bool) -> Rule | None:
@@ -596,6 +612,18 @@ class Btrfs(Filesystem):
             return self.EXISTS
         inode.xattrs[name] = value
         return None
+
+    def inherit(self, state, parent, inode):
+        """btrfs_inode_inherit_props: regular files and directories take the parent's
+        compression type (as "zlib", "lzo" or "zstd", levels dropped)."""
+        if inode.mode & S_IFMT not in (S_IFREG, S_IFDIR):
+            return
+        value = parent.xattrs.get("btrfs.compression")
+        if value:
+            for kind in (b"zlib", b"lzo", b"zstd"):
+                if value.startswith(kind):
+                    inode.xattrs["btrfs.compression"] = kind
+                    return
 
     def set_acl(self, state, inode, name, value):
         if value is not None and _blen(name) + len(value) > self.max_item:

@@ -65,35 +65,44 @@ CAPS_NAME = codecs.CAPS_NAME
 
 
 class Call:
-    """One syscall in flight: its arguments, the caller, and what lookup found."""
+    """One syscall in flight: its arguments, the caller, and what lookup found.
 
-    __slots__ = ("op", "cred", "name", "nlen", "value", "flags", "size", "inode", "mount",
-                 "feats", "result", "trace")
+    ``target`` and ``how`` (``"path"``, ``"nofollow"`` or ``"fd"``) are for the
+    backend's lookup; the stages read the rest.
+    """
+
+    __slots__ = ("op", "cred", "name", "value", "flags", "size", "inode", "mount",
+                 "feats", "result", "trace", "target", "how")
 
     def __init__(self, op, cred, feats, name=None, value=None, flags=0, size=0):
         self.op = op
         self.cred = cred
         self.feats = feats
         self.name = name
-        self.nlen = 0 if name is None else (
-            len(name) if name.isascii() else len(name.encode("utf-8", "surrogateescape")))
         self.value = value
         self.flags = flags
         self.size = size
-        self.inode = None
-        self.mount = None
         self.result = None
         self.trace = None
+
+
+def name_length(name: str) -> int:
+    return len(name) if name.isascii() else len(name.encode("utf-8", "surrogateescape"))
 
 
 LOOKUP = object()
 
 
-def stage(check_id: str, what: str, source: str):
-    """Attach the :class:`Check` a stage stands for."""
+def stage(check_id: str, what: str, source: str, passes_for=None):
+    """Attach the :class:`Check` a stage stands for.
+
+    ``passes_for(name)`` (optional) is True when the stage passes for that name
+    whatever the state: :func:`plan` leaves such stages out of the fast path.
+    """
 
     def wrap(fn):
         fn.check = Check(check_id, what, source)
+        fn.passes_for = passes_for
         return fn
 
     return wrap
@@ -102,18 +111,38 @@ def stage(check_id: str, what: str, source: str):
 def run(stages, c: Call, lookup) -> Rule | None:
     """Run a pipeline; ``lookup(c)`` resolves the target (it raises on failure)."""
     trace = c.trace
+    if trace is None:
+        for st in stages:
+            if st is LOOKUP:
+                lookup(c)
+            else:
+                rule = st(c)
+                if rule is not None:
+                    return rule
+        return None
     for st in stages:
         if st is LOOKUP:
             lookup(c)
-            if trace is not None:
-                trace.append(LOOKUP_CHECK)
+            trace.append(LOOKUP_CHECK)
             continue
         rule = st(c)
         if rule is not None:
             return rule
-        if trace is not None:
-            trace.append(st.check)
+        trace.append(st.check)
     return None
+
+
+def plan(stages, name) -> tuple:
+    """The stages of a pipeline that can decide anything for this name.
+
+    A stage whose ``passes_for(name)`` holds returns None for that name in
+    every state, so dropping it changes no outcome; explanations (which
+    report every check passed) run the full pipeline instead.
+    """
+    if name is None:
+        return tuple(stages)
+    return tuple(st for st in stages
+                 if st is LOOKUP or st.passes_for is None or not st.passes_for(name))
 
 
 LOOKUP_CHECK = Check("R1.5-lookup", "the target was found (path lookup or fd)",
@@ -151,9 +180,25 @@ def check_flags(c):
     return None
 
 
-@stage("S2-name", "the name is 1 to 255 bytes", f"{_XATTR_C}: import_xattr_name")
+def _valid_name(name):
+    return 0 < name_length(name) <= XATTR_NAME_MAX
+
+
+def _not_acl(name):
+    return name != ACL_ACCESS and name != ACL_DEFAULT
+
+
+def _not_caps(name):
+    return name != CAPS_NAME
+
+
+def _not_security(name):
+    return not name.startswith("security.")
+
+
+@stage("S2-name", "the name is 1 to 255 bytes", f"{_XATTR_C}: import_xattr_name", _valid_name)
 def check_name(c):
-    n = c.nlen
+    n = name_length(c.name)
     if n == 0:
         return EMPTY_NAME
     if n > XATTR_NAME_MAX:
@@ -223,39 +268,64 @@ def user_type_ok(mode: int, feats) -> bool:
     return t == S_IFREG or t == S_IFDIR or (t == S_IFSOCK and feats.socket_user_xattr)
 
 
+#: Namespace of a name as xattr_permission sees it (plain strncmp on the prefix).
+SECURITY_OR_SYSTEM, TRUSTED, USER, OTHER = 0, 1, 2, 3
+_KIND_CACHE: dict = {}
+
+
+def namespace_kind(name: str) -> int:
+    kind = _KIND_CACHE.get(name)
+    if kind is None:
+        if name.startswith("security.") or name.startswith("system."):
+            kind = SECURITY_OR_SYSTEM
+        elif name.startswith("trusted."):
+            kind = TRUSTED
+        elif name.startswith("user."):
+            kind = USER
+        else:
+            kind = OTHER
+        if len(_KIND_CACHE) > 8192:
+            _KIND_CACHE.clear()
+        _KIND_CACHE[name] = kind
+    return kind
+
+
 @stage("S8-xattr-permission", "xattr_permission(MAY_WRITE): immutable, namespace and DAC rules",
        f"{_XATTR_C}: xattr_permission")
 def write_permission(c):
     inode = c.inode
-    refused = may_write_xattr(inode)
-    if refused is not None:
-        return refused
-    name = c.name
-    if name.startswith("security.") or name.startswith("system."):
+    if inode.iflags:
+        refused = may_write_xattr(inode)
+        if refused is not None:
+            return refused
+    kind = namespace_kind(c.name)
+    if kind == SECURITY_OR_SYSTEM:
         return None
-    if name.startswith("trusted."):
+    if kind == TRUSTED:
         return None if c.cred.caps & CAP_SYS_ADMIN else TRUSTED_WRITE
     mode = inode.mode
-    if name.startswith("user."):
-        if not user_type_ok(mode, c.feats):
-            return USER_TYPE_WRITE
-        if mode & S_ISVTX and mode & S_IFMT == S_IFDIR:
-            cred = c.cred
-            if cred.uid != inode.uid and not cred.caps & CAP_FOWNER:
-                return STICKY
+    if kind == USER:
+        t = mode & S_IFMT
+        if t != S_IFREG:
+            if t != S_IFDIR and not (t == S_IFSOCK and c.feats.socket_user_xattr):
+                return USER_TYPE_WRITE
+            if mode & S_ISVTX and t == S_IFDIR:
+                cred = c.cred
+                if cred.uid != inode.uid and not cred.caps & CAP_FOWNER:
+                    return STICKY
     return DAC_WRITE if generic_permission(c.cred, inode, MAY_WRITE) else None
 
 
 @stage("G4-xattr-permission", "xattr_permission(MAY_READ): namespace and DAC rules",
        f"{_XATTR_C}: xattr_permission")
 def read_permission(c):
-    name = c.name
-    if name.startswith("security.") or name.startswith("system."):
+    kind = namespace_kind(c.name)
+    if kind == SECURITY_OR_SYSTEM:
         return None
-    if name.startswith("trusted."):
+    if kind == TRUSTED:
         return None if c.cred.caps & CAP_SYS_ADMIN else TRUSTED_READ
     inode = c.inode
-    if name.startswith("user.") and not user_type_ok(inode.mode, c.feats):
+    if kind == USER and not user_type_ok(inode.mode, c.feats):
         return USER_TYPE_READ
     return DAC_READ if generic_permission(c.cred, inode, MAY_READ) else None
 
@@ -288,8 +358,8 @@ FCAPS_STORED_INVALID = _r("R4.3-fcaps-read-invalid", errno.EINVAL,
                           "security/commoncap.c: cap_inode_getsecurity")
 
 
-@stage("S7-fcaps", "a non-empty security.capability value is a valid v2/v3 header, the caller "
-       "has CAP_SETFCAP", "security/commoncap.c: cap_convert_nscap")
+@stage("S7-fcaps", "security.capability values (non-empty) must be a valid v2/v3 header set "
+       "with CAP_SETFCAP; other names pass", "security/commoncap.c: cap_convert_nscap", _not_caps)
 def convert_fcaps(c):
     if c.name != CAPS_NAME or not c.value:
         return None
@@ -304,7 +374,7 @@ def convert_fcaps(c):
 
 
 @stage("S9-lsm", "commoncap: security.* writes need CAP_SYS_ADMIN",
-       "security/commoncap.c: cap_inode_setxattr")
+       "security/commoncap.c: cap_inode_setxattr", _not_security)
 def lsm_setxattr(c):
     name = c.name
     if name.startswith("security.") and name != CAPS_NAME and not c.cred.caps & CAP_SYS_ADMIN:
@@ -313,7 +383,7 @@ def lsm_setxattr(c):
 
 
 @stage("X6-lsm", "commoncap: removing security.capability needs CAP_SETFCAP, other security.* "
-       "CAP_SYS_ADMIN", "security/commoncap.c: cap_inode_removexattr")
+       "CAP_SYS_ADMIN", "security/commoncap.c: cap_inode_removexattr", _not_security)
 def lsm_removexattr(c):
     name = c.name
     if not name.startswith("security."):
@@ -386,7 +456,8 @@ def size_protocol(c, value: bytes) -> Rule:
 
 
 @stage("G6-getsecurity", "security.capability is read through commoncap, which validates "
-       "and rewrites v3 values", "security/commoncap.c: cap_inode_getsecurity")
+       "and rewrites v3 values; other names pass", "security/commoncap.c: cap_inode_getsecurity",
+       _not_caps)
 def get_security_capability(c):
     if c.name != CAPS_NAME:
         return None
@@ -567,15 +638,16 @@ ACL_CHECKS = (
 )
 
 
-@stage("S6-acl", "system.posix_acl_* names go to the ACL code (flags ignored)",
-       "fs/xattr.c: do_setxattr")
+@stage("S6-acl", "system.posix_acl_* names take the ACL path (flags ignored); others go on",
+       "fs/xattr.c: do_setxattr", _not_acl)
 def route_acl_set(c):
     if c.name == ACL_ACCESS or c.name == ACL_DEFAULT:
         return _acl_set(c)
     return None
 
 
-@stage("X4-acl", "system.posix_acl_* names go to vfs_remove_acl", "fs/xattr.c: removexattr")
+@stage("X4-acl", "system.posix_acl_* names take vfs_remove_acl; others go on",
+       "fs/xattr.c: removexattr", _not_acl)
 def route_acl_remove(c):
     if c.name != ACL_ACCESS and c.name != ACL_DEFAULT:
         return None
@@ -587,8 +659,8 @@ def route_acl_remove(c):
     return _acl_common(c, c.name, None)
 
 
-@stage("G3-acl", "system.posix_acl_* names are read by vfs_get_acl (no permission check)",
-       "fs/xattr.c: do_getxattr")
+@stage("G3-acl", "system.posix_acl_* names are read by vfs_get_acl (no permission check); "
+       "others go on", "fs/xattr.c: do_getxattr", _not_acl)
 def route_acl_get(c):
     name = c.name
     if name != ACL_ACCESS and name != ACL_DEFAULT:

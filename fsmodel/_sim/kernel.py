@@ -238,6 +238,7 @@ class SimKernel:
         self._root_mount = Mount(sb, root, False)
         self._cwd = (self._root_mount, root)
         self._pipes = {op: make(self._feats) for op, make in X.PIPELINES.items()}
+        self._plans: dict = {}
         self.fs = fs
 
     def __repr__(self):
@@ -387,13 +388,15 @@ class SimKernel:
         return f
 
     # ------------------------------------------------------------ xattrs
-    def _target(self, c, target, how):
+    def _target(self, c):
         """Resolve a call's target into ``c.inode``/``c.mount`` (the pipelines' LOOKUP)."""
+        how = c.how
         if how == "path":
-            c.mount, c.inode = self._lookup(target, True)
+            c.mount, c.inode = self._lookup(c.target, True)
         elif how == "nofollow":
-            c.mount, c.inode = self._lookup(target, False)
+            c.mount, c.inode = self._lookup(c.target, False)
         else:
+            target = c.target
             if target == AT_FDCWD and c.op in ("set", "get") and self._feats.fdcwd_is_cwd:
                 c.mount, c.inode = self._cwd
                 return
@@ -401,15 +404,26 @@ class SimKernel:
             c.mount, c.inode = f.mount, f.inode
 
     def _xattr(self, op, how, target, name=None, value=None, flags=0, size=0, trace=None):
+        if name is not None and (type(name) is not str or "\x00" in name):
+            name = _check_name_arg(name)
+        if value is not None and type(value) is not bytes:
+            value = _check_value_arg(value)
         if how == "fd":
             _check_int(target, "fd")
-        if name is not None:
-            name = _check_name_arg(name)
-        if value is not None:
-            value = _check_value_arg(value)
         c = X.Call(op, self._cred, self._feats, name, value, flags, size)
-        c.trace = trace
-        rule = X.run(self._pipes[op], c, lambda c: self._target(c, target, how))
+        c.target = target
+        c.how = how
+        if trace is None:
+            key = (op, name)
+            stages = self._plans.get(key)
+            if stages is None:
+                if len(self._plans) > 4096:
+                    self._plans.clear()
+                stages = self._plans[key] = X.plan(self._pipes[op], name)
+        else:
+            c.trace = trace
+            stages = self._pipes[op]
+        rule = X.run(stages, c, self._target)
         if rule.errno:
             _fail(rule, target)
         if op != "get" and op != "list" and (name == ACL_ACCESS or name == ACL_DEFAULT):
@@ -417,7 +431,8 @@ class SimKernel:
         return rule, c.result
 
     def setxattr(self, path: str, name: str, value: bytes, flags: int = 0) -> None:
-        _check_int(flags, "flags")
+        if type(flags) is not int:
+            _check_int(flags, "flags")
         self._xattr("set", "path", path, name, value, flags)
 
     def lsetxattr(self, path: str, name: str, value: bytes, flags: int = 0) -> None:
@@ -429,7 +444,9 @@ class SimKernel:
         self._xattr("set", "fd", fd, name, value, flags)
 
     def getxattr(self, path: str, name: str, size: int = 65536) -> bytes | int:
-        return self._xattr("get", "path", path, name, size=_check_size(size))[1]
+        if type(size) is not int or size < 0:
+            _check_size(size)
+        return self._xattr("get", "path", path, name, None, 0, size)[1]
 
     def lgetxattr(self, path: str, name: str, size: int = 65536) -> bytes | int:
         return self._xattr("get", "nofollow", path, name, size=_check_size(size))[1]
@@ -531,6 +548,7 @@ class SimKernel:
                 if value is not None:
                     fs.set_acl(mount.state, inode, name, acl_encode(value))
             inode.acl_access, inode.acl_default = acl, dacl
+        fs.inherit(mount.state, pdir, inode)
         if ftype == S_IFDIR:
             inode.nlink = 2
             inode.parent = pdir
