@@ -58,7 +58,7 @@ PATH_TOO_LONG = _r("N-path-too-long", errno.ENAMETOOLONG,
                    "The path is PATH_MAX (4096) bytes or longer.", "fs/namei.c: getname_flags")
 NAME_TOO_LONG = _r("N-name-too-long", errno.ENAMETOOLONG,
                    "A path component is longer than NAME_MAX (255 bytes).",
-                   "the filesystem's ->lookup")
+                   "fs/libfs.c: simple_lookup (ext4_lookup, xfs_vn_lookup, btrfs_lookup)")
 NO_ENTRY = _r("N-no-entry", errno.ENOENT, "A component of the path does not exist.",
               f"{_N}: walk_component")
 NOT_DIR = _r("N-not-dir", errno.ENOTDIR,
@@ -110,7 +110,7 @@ SYMLINK_EMPTY = _r("N-symlink-empty", errno.ENOENT, "A symlink target cannot be 
                    f"{_N}: do_symlinkat")
 SYMLINK_TOO_LONG = _r("N-symlink-too-long", errno.ENAMETOOLONG,
                       "The symlink target is longer than the filesystem allows (a block).",
-                      "the filesystem's ->symlink")
+                      "fs/ext4/namei.c: ext4_symlink (shmem_symlink, xfs_symlink)")
 
 
 def may_create(cred: Cred, dir_inode) -> Rule | None:
@@ -182,7 +182,7 @@ DELETE_IMMUTABLE = _r("N-delete-immutable", errno.EPERM,
                       "Immutable or append-only entries (or entries of an append-only "
                       "directory) cannot be removed or renamed.", f"{_N}: may_delete")
 NOT_EMPTY = _r("N-not-empty", errno.ENOTEMPTY, "The directory is not empty.",
-               "the filesystem's ->rmdir")
+               "fs/libfs.c: simple_empty (ext4_rmdir, xfs_remove, btrfs_rmdir)")
 BUSY = _r("N-busy", errno.EBUSY, "The directory is a mount point or a root.", f"{_N}: vfs_rmdir")
 RMDIR_DOT = _r("N-rmdir-dot", errno.EINVAL, "rmdir of '.'.", f"{_N}: do_rmdir")
 RMDIR_DOTDOT = _r("N-rmdir-dotdot", errno.ENOTEMPTY, "rmdir of '..'.", f"{_N}: do_rmdir")

@@ -426,7 +426,7 @@ LIST_E2BIG = _r("R7-list-e2big", errno.E2BIG,
 
 
 @stage("S11-handler", "the filesystem's handler stores the value (existence flags, capacity)",
-       "the filesystem's xattr handler ->set")
+       "fs/xattr.c: __vfs_setxattr -> the filesystem's handler")
 def handler_set(c):
     mount = c.mount
     refused = mount.fs.set(mount.state, c.inode, c.name, c.value, c.flags)
@@ -434,7 +434,7 @@ def handler_set(c):
 
 
 @stage("X8-handler", "the filesystem's handler removes the attribute",
-       "the filesystem's xattr handler ->set(NULL, XATTR_REPLACE)")
+       "fs/xattr.c: __vfs_removexattr -> handler->set(NULL, XATTR_REPLACE)")
 def handler_remove(c):
     mount = c.mount
     refused = mount.fs.remove(mount.state, c.inode, c.name)
