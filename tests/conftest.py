@@ -25,3 +25,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "privileged" in item.keywords:
             item.add_marker(skip)
+
+
+# Hypothesis profiles: "default" for development; "ci" is Hypothesis' own (loaded
+# automatically when CI is set: derandomized, no database); "long" for nightly runs with
+# a shared directory database (HYPOTHESIS_DATABASE, default .hypothesis/examples).
+from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis.database import DirectoryBasedExampleDatabase  # noqa: E402
+
+settings.register_profile(
+    "long",
+    max_examples=5000,
+    stateful_step_count=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    database=DirectoryBasedExampleDatabase(
+        os.environ.get("HYPOTHESIS_DATABASE", ".hypothesis/examples")),
+)
+if os.environ.get("HYPOTHESIS_PROFILE"):
+    settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])

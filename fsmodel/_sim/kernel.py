@@ -557,7 +557,7 @@ class SimKernel:
         self._invalidate()
         return inode
 
-    def mkdir(self, path: str, mode: int = 0o777) -> None:
+    def mkdir(self, path: str, mode: int) -> None:
         _check_int(mode, "mode")
         w = self._create_site(path, is_dir=True)
         refused = vfs.may_create(self._cred, w.pdir)
@@ -565,7 +565,7 @@ class SimKernel:
             _fail(refused, path)
         self._make_inode(w, S_IFDIR | (mode & 0o1777))
 
-    def mknod(self, path: str, mode: int = 0o600, device: int = 0) -> None:
+    def mknod(self, path: str, mode: int, device: int = 0) -> None:
         _check_int(mode, "mode")
         _check_int(device, "device")
         refused = vfs.may_mknod(mode)
