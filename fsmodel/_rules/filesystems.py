@@ -288,12 +288,14 @@ class Tmpfs(Filesystem):
             state["free_ispace"] += charge
             return self.EXISTS if old is not None else self.MISSING
         inode.xattrs[name] = value
+        inode.fsdata = None  # the cached listing order
         if old is not None and self.accounting:
             state["free_ispace"] += self.cost(name, old)
         return None
 
     def discard(self, state, inode, name):
         old = inode.xattrs.pop(name)
+        inode.fsdata = None
         if self.accounting and name not in ACL_NAMES:
             state["free_ispace"] += self.cost(name, old)
 
@@ -303,16 +305,21 @@ class Tmpfs(Filesystem):
             inode.xattrs.pop(name, None)
         else:
             inode.xattrs[name] = value
+        inode.fsdata = None
         return None
 
     def names(self, inode, caps, bufsize):
-        xattrs = inode.xattrs
-        acls = [n for n in ACL_NAMES if n in xattrs]
-        rest = [n for n in xattrs if n not in ACL_NAMES and self.visible(n, caps)]
-        if not self.feats.tmpfs_hash_order:
-            # rbtree keyed by simple_xattr_rbtree_cmp, which reverses strcmp.
-            rest.sort(key=_nbytes, reverse=True)
-        return acls + rest
+        order = inode.fsdata
+        if order is None:
+            xattrs = inode.xattrs
+            rest = [n for n in xattrs if n not in ACL_NAMES]
+            if not self.feats.tmpfs_hash_order:
+                # rbtree keyed by simple_xattr_rbtree_cmp, which reverses strcmp.
+                rest.sort(key=_nbytes, reverse=True)
+            order = inode.fsdata = [n for n in ACL_NAMES if n in xattrs] + rest
+        if caps & CAP_SYS_ADMIN:
+            return list(order)
+        return [n for n in order if not n.startswith("trusted.")]
 
 
 class Ramfs(Filesystem):

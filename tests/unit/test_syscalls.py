@@ -782,6 +782,101 @@ S("remount_ro_other_mount_busy_is_independent", [D("/m"), ("mount", "/m", "tmpfs
 S("remount_ro_then_umask", [RO_ROOT], ("umask", 0o022), result=0)
 
 
+# ------------------------------------------------------- more corner cases
+S("lookup_missing_then_long_name", [], ("stat", "/nope/" + "a" * 256), "ENOENT")
+S("lookup_no_search_then_long_name", [D("/d", 0o700)], ("stat", "/d/" + "a" * 256),
+  "EACCES", caller=U)
+S("lookup_symlink_to_root_dotdot", [L("/", "/r")], ("stat", "/r/.."), same_as="/")
+S("lookup_40_symlinks_across_components",
+  [D("/d"), L("d", "/a0")] + [L(f"a{i - 1}", f"/a{i}") for i in range(1, 21)]
+  + [F("/d/t"), L("t", "/d/b0")] + [L(f"b{i - 1}", f"/d/b{i}") for i in range(1, 19)],
+  ("stat", "/a20/b18"), same_as="/d/t")
+S("lookup_41_symlinks_across_components",
+  [D("/d"), L("d", "/a0")] + [L(f"a{i - 1}", f"/a{i}") for i in range(1, 21)]
+  + [F("/d/t"), L("t", "/d/b0")] + [L(f"b{i - 1}", f"/d/b{i}") for i in range(1, 20)],
+  ("stat", "/a20/b19"), "ELOOP")
+S("mkdir_through_dangling_symlink_parent", [L("nope", "/l")], ("mkdir", "/l/d", 0o755),
+  "ENOENT")
+S("mkdir_in_removed_cwd", [D("/d"), ("chdir", "/d"), ("rmdir", "/d")], ("mkdir", "x", 0o755),
+  "ENOENT")
+S("mknod_in_removed_cwd", [D("/d"), ("chdir", "/d"), ("rmdir", "/d")],
+  ("mknod", "f", REG | 0o644, 0), "ENOENT")
+S("open_creat_in_removed_cwd", [D("/d"), ("chdir", "/d"), ("rmdir", "/d")],
+  ("open", "f", WO | CREAT), "ENOENT")
+S("stat_removed_cwd", [D("/d"), ("chdir", "/d"), ("rmdir", "/d")], ("stat", "."),
+  after=[("/d", GONE)])
+S("rmdir_cwd", [D("/d"), ("chdir", "/d")], ("rmdir", "/d"), after=[("/d", GONE)])
+S("mknod_device_exists_beats_cap", [D("/t", 0o777), F("/t/c")],
+  ("mknod", "/t/c", CHR | 0o600, os.makedev(1, 3)), "EEXIST", caller=U)
+S("mknod_directory_type_read_only", [RO_ROOT], ("mknod", "/d", DIR | 0o755, 0), "EPERM")
+S("link_cross_mount_target_exists", [F("/f"), D("/m"), ("mount", "/m", "tmpfs"), F("/m/g")],
+  ("link", "/f", "/m/g"), "EEXIST")
+S("link_read_only_missing_source", [RO_ROOT], ("link", "/nope", "/g"), "ENOENT")
+S("link_into_append_only_dir", [F("/f"), D("/p"), ("set_flags", "/p", False, True)],
+  ("link", "/f", "/p/g"))
+S("unlink_read_only_no_write", [F("/f"), RO_ROOT], ("unlink", "/f"), "EROFS", caller=U)
+S("rmdir_mount_point_no_write", [D("/m"), ("mount", "/m", "tmpfs")], ("rmdir", "/m"),
+  "EACCES", caller=U)
+S("rename_read_only_missing", [RO_ROOT], ("rename", "/nope", "/b"), "EROFS")
+S("rename_onto_dot", [D("/a"), D("/b")], ("rename", "/a", "/b/."), "EBUSY")
+S("rename_file_trailing_slash_onto_dir", [F("/a"), D("/b")], ("rename", "/a", "/b/"),
+  "ENOTDIR")
+S("rename_mount_root_dot", [D("/m"), ("mount", "/m", "tmpfs")], ("rename", "/m/.", "/n"),
+  "EBUSY")
+S("rename_in_append_only_dir", [D("/p"), F("/p/a"), ("set_flags", "/p", False, True)],
+  ("rename", "/p/a", "/p/b"), "EPERM")
+S("rename_into_append_only_dir", [F("/a"), D("/p"), ("set_flags", "/p", False, True)],
+  ("rename", "/a", "/p/a"))
+S("chown_dir_owner_chgrp_keeps_sgid", [D("/d"), own("/d", 1000), chmod("/d", 0o2775)],
+  ("chown", "/d", -1, 500), caller=user(1000, groups=[500]), after=[("/d", {"mode": 0o2775})])
+S("chown_cap_chown_setuid_file_needs_fowner", [F("/f"), chmod("/f", 0o4755)],
+  ("chown", "/f", 1001, 1001), "EPERM", caller=user(1000, caps=["CAP_CHOWN"]))
+S("chown_cap_chown_keeps_sgid_without_group_exec", [F("/f"), own("/f", 1000), chmod("/f", 0o2745)],
+  ("chown", "/f", -1, 500), caller=user(1000, caps=["CAP_CHOWN"]),
+  after=[("/f", {"mode": 0o2745, "gid": 500})])
+S("chown_kill_suid_drops_sgid_of_foreign_new_group", [F("/f"), chmod("/f", 0o6745)],
+  ("chown", "/f", -1, 500), caller=user(1000, caps=["CAP_CHOWN", "CAP_FOWNER"]),
+  after=[("/f", {"mode": 0o745, "gid": 500})])
+S("chown_minus_one_read_only", [F("/f"), RO_ROOT], ("chown", "/f", -1, -1), "EROFS")
+S("open_excl_without_creat", [F("/f")], ("open", "/f", RO | EXCL))
+S("open_creat_excl_trailing_slash", [], ("open", "/f/", WO | CREAT | EXCL), "EISDIR")
+S("open_creat_excl_root", [], ("open", "/", RO | CREAT | EXCL), "EEXIST")
+S("open_creat_root", [], ("open", "/", RO | CREAT), "EISDIR")
+S("open_creat_dot", [D("/d")], ("open", "/d/.", RO | CREAT), "EISDIR")
+S("open_creat_excl_symlink_to_file", [F("/f"), L("f", "/l")], ("open", "/l", WO | CREAT | EXCL),
+  "EEXIST")
+S("open_creat_symlink_target_trailing_slash", [L("nope/", "/l")], ("open", "/l", WO | CREAT),
+  "EISDIR", after=[("/nope", GONE)])
+S("open_creat_symlink_into_missing_dir", [L("nope/f", "/l")], ("open", "/l", WO | CREAT),
+  "ENOENT")
+S("open_creat_existing_no_write", [F("/f", 0o644)], ("open", "/f", WO | CREAT), "EACCES",
+  caller=U)
+S("open_creat_existing_in_immutable_dir", [D("/p"), F("/p/f"), ("set_flags", "/p", True)],
+  ("open", "/p/f", WO | CREAT))
+S("open_directory_dangling_symlink", [L("nope", "/l")], ("open", "/l", RO | DIRECTORY),
+  "ENOENT")
+S("open_path_nofollow_directory_symlink", [D("/d"), L("d", "/l")],
+  ("open", "/l", O_PATH | NOFOLLOW | DIRECTORY), "ENOTDIR")
+S("open_fifo_read_trunc_needs_write", [("mknod", "/p", FIFO | 0o644, 0)],
+  ("open", "/p", RO | TRUNC | NONBLOCK), "EACCES", caller=U)
+S("open_device_read_trunc_needs_write", [("mknod", "/c", CHR | 0o644, NODEV_CHR)],
+  ("open", "/c", RO | TRUNC), "EACCES", caller=U)
+S("open_socket_read_trunc_needs_write", [("mknod", "/s", SOCK | 0o644, 0)],
+  ("open", "/s", RO | TRUNC), "EACCES", caller=U)
+S("open_fifo_trunc_read_only_mount", [("mknod", "/p", FIFO | 0o666, 0), RO_ROOT],
+  ("open", "/p", RW | TRUNC | NONBLOCK))
+S("open_socket_write", [("mknod", "/s", SOCK | 0o666, 0)], ("open", "/s", WO), "ENXIO")
+S("open_socket_denied", [("mknod", "/s", SOCK | 0o000, 0)], ("open", "/s", RO), "EACCES",
+  caller=U)
+S("open_append_only_fifo_xfs", [("mknod", "/p", FIFO | 0o666, 0),
+                                ("set_flags", "/p", False, True)],
+  ("open", "/p", RW | NONBLOCK), "EPERM", fses=("xfs",))
+S("open_immutable_fifo_xfs", [("mknod", "/p", FIFO | 0o666, 0), ("set_flags", "/p", True)],
+  ("open", "/p", RW | NONBLOCK), "EPERM", fses=("xfs",))
+S("set_flags_char_device", [("mknod", "/c", CHR | 0o644, NODEV_CHR)], ("set_flags", "/c", True),
+  "ENXIO")
+S("umask_returns_previous", [("umask", 0o022)], ("umask", 0o077), result=0o022)
+
 # ------------------------------------------------ where SimKernel is wrong
 # (scenario, fs or "*") -> diagnosis.  The kernel is the truth: these are strict xfails
 # of the SimKernel test only; the same scenarios pass on the real kernel.
