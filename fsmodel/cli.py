@@ -217,7 +217,7 @@ def crosscheck(configs, sequences, length, seed, directory, as_json):
         fs = xc.detect_fs(directory)
         if fs not in ("ext4", "xfs", "btrfs", "tmpfs", "ramfs"):
             raise BadInput(f"{directory} is on {fs}, which fsmodel does not model")
-        chosen = {f"{fs} ({directory})": xc.Situation(fs)}
+        chosen = {f"{fs} ({directory})": xc.detect_situation(directory)}
     else:
         names = list(configs) or list(xc.QUICK)
         if "all" in names:

@@ -64,7 +64,8 @@ def _sysctl(name: str, default: int) -> int:
 
 def _sim_like_host(situation: Situation):
     make = sim_factory(situation)
-    knobs = {k: _sysctl(k, 0) for k in ("protected_hardlinks", "protected_symlinks")}
+    knobs = {k: _sysctl(k, 0) for k in ("protected_hardlinks", "protected_symlinks",
+                                         "protected_regular", "protected_fifos")}
 
     @contextlib.contextmanager
     def sim():
@@ -109,9 +110,9 @@ def crosscheck(configs: dict[str, Situation], sequences: int, length: int, seed:
     return reports
 
 
-def detect_fs(directory: str) -> str:
-    """The filesystem type of ``directory`` from /proc/self/mountinfo."""
-    best, fstype = "", None
+def _mount_of(directory: str) -> tuple[str, str, str, str]:
+    """(mount point, fs type, source, super options) of ``directory``, from mountinfo."""
+    best = ("", "unknown", "", "")
     real = os.path.realpath(directory)
     with open("/proc/self/mountinfo") as f:
         for line in f:
@@ -119,6 +120,49 @@ def detect_fs(directory: str) -> str:
             mountpoint = parts[4].encode().decode("unicode_escape")
             sep = parts.index("-")
             if (real == mountpoint or real.startswith(mountpoint.rstrip("/") + "/")) \
-                    and len(mountpoint) >= len(best):
-                best, fstype = mountpoint, parts[sep + 1]
-    return fstype or "unknown"
+                    and len(mountpoint) >= len(best[0]):
+                best = (mountpoint, parts[sep + 1], parts[sep + 2], parts[sep + 3])
+    return best
+
+
+def detect_fs(directory: str) -> str:
+    """The filesystem type of ``directory``."""
+    return _mount_of(directory)[1]
+
+
+def detect_situation(directory: str) -> Situation:
+    """The profile and options that describe the filesystem ``directory`` is on.
+
+    ext4: block size from statvfs, inode size and ea_inode from ``tune2fs -l``;
+    tmpfs: ``nr_inodes`` is the inode count statvfs reports; btrfs: the node
+    size from sysfs.  What cannot be read keeps the profile's default.
+    """
+    import subprocess
+
+    mountpoint, fs, source, _ = _mount_of(directory)
+    st = os.statvfs(directory)
+    options: dict = {}
+    if fs == "ext4":
+        options["block_size"] = st.f_bsize
+        try:
+            out = subprocess.run(["tune2fs", "-l", source], capture_output=True, text=True,
+                                 timeout=30).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        for line in out.splitlines():
+            if line.startswith("Inode size:"):
+                options["inode_size"] = int(line.split(":")[1])
+            if line.startswith("Filesystem features:") and "ea_inode" in line.split(":")[1].split():
+                options["ea_inode"] = True
+    elif fs == "tmpfs":
+        options["nr_inodes"] = st.f_files
+    elif fs == "btrfs":
+        import glob
+
+        for path in glob.glob("/sys/fs/btrfs/*/nodesize"):
+            devices = os.path.join(os.path.dirname(path), "devices")
+            names = os.listdir(devices) if os.path.isdir(devices) else []
+            if any(source.endswith("/" + n) for n in names):
+                with open(path) as f:
+                    options["nodesize"] = int(f.read())
+    return Situation(fs, options)

@@ -501,6 +501,59 @@ class Ext4(Filesystem):
 
 # ------------------------------------------------------------------------ xfs
 
+from .constants import S_IFLNK as _S_IFLNK  # noqa: E402
+
+# Geometry of an XFS made by mkfs.xfs defaults (xfsprogs 6.1: v5, 512-byte inodes,
+# 4 KiB blocks).  All sizes in bytes.
+_XFS_LITINO = 512 - 176            # XFS_LITINO: inode size minus the v5 dinode core
+_XFS_SF_HDR = 4                    # struct xfs_attr_sf_hdr: totsize, count, padding
+_XFS_SF_ENTRY = 3                  # struct xfs_attr_sf_entry: namelen, valuelen, flags
+_XFS_SF_ENTSIZE_MAX = 255          # XFS_ATTR_SF_ENTSIZE_MAX: name or value this long -> leaf
+_XFS_MIN_DATA = 4 + 3 * 16         # xfs_bmdr_space_calc(MINDBTPTRS): smallest data fork
+_XFS_MAXFORKOFF = (_XFS_LITINO - (4 + 2 * 16)) >> 3   # leaves xfs_bmdr_space_calc(MINABTPTRS)
+_XFS_DEFAULT_FORKOFF = (4 + 12 * 16) >> 3             # xfs_default_attroffset, inodes > 256 B
+_XFS_BLOCK = 4096                  # attr leaf block (= filesystem block)
+_XFS_LEAF_HDR = 80                 # struct xfs_attr3_leaf_hdr
+_XFS_LEAF_ENTRY = 8                # struct xfs_attr_leaf_entry
+_XFS_LOCAL_MAX = (_XFS_BLOCK >> 1) + (_XFS_BLOCK >> 2)   # xfs_attr_leaf_entsize_local_max
+_XFS_DIR_SF_HDR = 6                # xfs_dir2_sf_hdr with 4-byte inode numbers
+_XFS_DIR_SF_ENTRY = 8              # namelen, offset[2], ftype, 4-byte inumber
+_XFS_EXTENT = 16                   # one data fork extent record (block-form directory, remote symlink)
+_XFS_SGI = {codecs.ACL_ACCESS: "trusted.SGI_ACL_FILE", codecs.ACL_DEFAULT: "trusted.SGI_ACL_DEFAULT"}
+_XFS_SGI_SUFFIX = {codecs.ACL_ACCESS: b"SGI_ACL_FILE", codecs.ACL_DEFAULT: b"SGI_ACL_DEFAULT"}
+_XFS_HASH: dict[str, int] = {}
+
+
+def _xfs_suffix(name: str) -> bytes:
+    """The on-disk attribute name: the suffix without its namespace prefix (ACLs are
+    stored as trusted SGI_ACL_FILE / SGI_ACL_DEFAULT)."""
+    sgi = _XFS_SGI_SUFFIX.get(name)
+    if sgi is not None:
+        return sgi
+    return _nbytes(name[name.find(".") + 1:])
+
+
+def _xfs_hash(name: str) -> int:
+    """xfs_attr_hashname: xfs_da_hashname of the on-disk name (namespace not included)."""
+    h = _XFS_HASH.get(name)
+    if h is None:
+        if len(_XFS_HASH) > 8192:
+            _XFS_HASH.clear()
+        h = _XFS_HASH[name] = xfs_da_hashname(_xfs_suffix(name))
+    return h
+
+
+def _xfs_valuelen(name: str, value: bytes) -> int:
+    """Stored value length; ACLs are kept in xfs_acl_to_disk's format (4 + 12 per entry)."""
+    if name in _XFS_SGI:
+        return 4 + 12 * ((len(value) - 4) // 8)
+    return len(value)
+
+
+def _round8(n: int) -> int:
+    return (n + 7) & ~7
+
+
 class Xfs(Filesystem):
     """fs/xfs/xfs_xattr.c: values up to 64 KiB, no count limit.
 
@@ -508,14 +561,38 @@ class Xfs(Filesystem):
     tests CREATE first, ≈6.10 on).  ACLs are stored as ``trusted.SGI_ACL_FILE``
     / ``trusted.SGI_ACL_DEFAULT`` in XFS's big-endian format: listed as the
     ``system.posix_acl_*`` name and, to CAP_SYS_ADMIN callers, also under
-    that on-disk name.  Short-form attributes list in insertion order.
+    that on-disk name.
+
+    Listing order follows the attribute fork's format (``inode.fsdata``):
+
+    * short form (entries packed in the inode, ``xfs_attr_shortform_add``
+      appends): fork order, except that ``xfs_attr_shortform_list`` sorts by
+      (hash, position) when the caller's buffer is not larger than
+      ``if_bytes + 16 * count`` (the size query, buffer 0, does not sort).
+      A set of an existing name, even to an identical value, removes it and
+      appends it again (``xfs_attr_shortform_addname``); removal closes the gap.
+    * leaf/node (``xfs_attr3_leaf_add``): hash order of the name without its
+      prefix; equal hashes (``user.x`` and ``trusted.x`` always collide) in
+      the order they entered the leaf, a replaced value keeps its place.
+
+    The fork goes short form -> leaf when the new entry has a name or value
+    of 255+ bytes or the fork would outgrow the literal area (336 bytes less
+    the data fork: ``xfs_attr_shortform_bytesfit``; 280 for an empty file
+    or a directory with a small short-form data fork), in fork order.  After
+    a removal or replacement in leaf form (``xfs_attr_leaf_remove_attr``,
+    ``xfs_attr_leaf_shrink``) it goes back to short form, in hash order,
+    when all entries are local and fit (``xfs_attr_shortform_allfit``).
     """
 
     name = "xfs"
     fileattr_special = True
     rename_not_empty = "EEXIST"
     source = "fs/xfs/xfs_xattr.c: xfs_xattr_set"
-    SGI = {codecs.ACL_ACCESS: "trusted.SGI_ACL_FILE", codecs.ACL_DEFAULT: "trusted.SGI_ACL_DEFAULT"}
+    SGI = _XFS_SGI
+    #: xfs_init_new_inode(init_xattrs): with CONFIG_SECURITY (sb->s_security set, as on
+    #: the measured kernel) every new inode starts with an empty attribute fork at
+    #: xfs_default_attroffset (i_forkoff 24: a 192-byte data fork; 1 for device inodes).
+    preset_attr_fork = True
 
     def set(self, state, inode, name, value, flags):
         exists = name in inode.xattrs
@@ -548,14 +625,230 @@ class Xfs(Filesystem):
                                    perm, 0))
         return b"".join(out)
 
+    # -- the attribute fork ---------------------------------------------------
+    # fsdata: "fmt" None (no attribute fork), "sf" or "leaf"; "order" the entries
+    # (inode.xattrs keys) in fork order; "forkoff" i_forkoff in 8-byte units (0:
+    # no attribute fork); for directories and symlinks whether the data fork is
+    # local (short-form directory, inline symlink) and the directory entries it
+    # was last reconciled with.
+
+    def _layout(self, inode) -> dict:
+        lay = inode.fsdata
+        if lay is None:
+            fmt = inode.mode & S_IFMT
+            forkoff = 0
+            if self.preset_attr_fork:
+                forkoff = _XFS_DEFAULT_FORKOFF if fmt in (S_IFREG, S_IFDIR, _S_IFLNK) else 1
+            lay = inode.fsdata = {"fmt": None, "order": [], "forkoff": forkoff, "dlocal": True,
+                                  "dseen": {}}
+            if fmt == _S_IFLNK:
+                # xfs_symlink: inline when the target fits the data fork
+                lay["dlocal"] = _blen(inode.target or "") <= self._dfork_size(lay)
+        return lay
+
+    def _dfork_size(self, lay) -> int:
+        """xfs_inode_data_fork_size."""
+        return lay["forkoff"] << 3 if lay["forkoff"] else _XFS_LITINO
+
+    def _dsize(self, inode, lay) -> int:
+        """The data fork's if_bytes (regular files never have data extents here)."""
+        fmt = inode.mode & S_IFMT
+        if fmt == S_IFDIR:
+            if not lay["dlocal"]:
+                return _XFS_EXTENT
+            return _XFS_DIR_SF_HDR + sum(_XFS_DIR_SF_ENTRY + n for n in lay["dseen"].values())
+        if fmt == _S_IFLNK:
+            return _blen(inode.target or "") if lay["dlocal"] else _XFS_EXTENT
+        return 0
+
+    def _sync_dir(self, inode, lay) -> None:
+        """Replay the directory's entry changes since the last xattr operation on its
+        short-form data fork: removals first (block -> short form when the entries fit
+        again, xfs_dir2_block_removename), then additions (short form -> block when
+        the fork would outgrow the data fork, xfs_dir2_sf_addname)."""
+        children = inode.children
+        seen = lay["dseen"]
+        if children is None or (len(children) == len(seen) and all(n in seen for n in children)):
+            return
+        limit = self._dfork_size(lay)
+        for n in [n for n in seen if n not in children]:
+            del seen[n]
+            if not lay["dlocal"] and self._dsize_local(seen) <= limit:
+                lay["dlocal"] = True
+        for n in children:
+            if n not in seen:
+                seen[n] = _blen(n)
+                if lay["dlocal"] and self._dsize_local(seen) > limit:
+                    lay["dlocal"] = False
+
+    @staticmethod
+    def _dsize_local(seen) -> int:
+        return _XFS_DIR_SF_HDR + sum(_XFS_DIR_SF_ENTRY + n for n in seen.values())
+
+    def _bytesfit(self, inode, lay, size: int) -> int:
+        """xfs_attr_shortform_bytesfit: the new i_forkoff for a short-form fork of
+        ``size`` bytes, 0 if it does not fit."""
+        if size > _XFS_LITINO:
+            return 0
+        offset = (_XFS_LITINO - size) >> 3
+        fmt = inode.mode & S_IFMT
+        if fmt not in (S_IFREG, S_IFDIR, _S_IFLNK):      # XFS_DINODE_FMT_DEV
+            return 1 if offset >= 1 else 0
+        forkoff = lay["forkoff"]
+        if forkoff and size <= _XFS_LITINO - (forkoff << 3):
+            return forkoff
+        minforkoff = _round8(max(self._dsize(inode, lay), _XFS_MIN_DATA)) >> 3
+        if offset >= _XFS_MAXFORKOFF:
+            return _XFS_MAXFORKOFF
+        if offset >= minforkoff:
+            return offset
+        return 0
+
+    def _sf_entsize(self, inode, name, value=None) -> int:
+        if value is None:
+            value = inode.xattrs[name]
+        return _XFS_SF_ENTRY + len(_xfs_suffix(name)) + _xfs_valuelen(name, value)
+
+    def _sf_totsize(self, inode, names) -> int:
+        return _XFS_SF_HDR + sum(self._sf_entsize(inode, n) for n in names)
+
+    def _sf_ok(self, inode, name, value) -> bool:
+        return (len(_xfs_suffix(name)) < _XFS_SF_ENTSIZE_MAX
+                and _xfs_valuelen(name, value) < _XFS_SF_ENTSIZE_MAX)
+
+    def _leaf_insert(self, order, name) -> None:
+        """xfs_attr3_leaf_lookup_int + xfs_attr3_leaf_add: after the entries of
+        lower or equal hash."""
+        h = _xfs_hash(name)
+        lo, hi = 0, len(order)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _xfs_hash(order[mid]) <= h:
+                lo = mid + 1
+            else:
+                hi = mid
+        order.insert(lo, name)
+
+    def _add_fork(self, inode, lay, name, value) -> None:
+        """xfs_bmap_add_attrfork sized for the first entry, then
+        xfs_bmap_add_attrfork_local pushes a local data fork out of the way."""
+        size = _XFS_SF_HDR + self._sf_entsize(inode, name, value)
+        lay["forkoff"] = self._bytesfit(inode, lay, size) or _XFS_DEFAULT_FORKOFF
+        if inode.mode & S_IFMT in (S_IFDIR, _S_IFLNK) and lay["dlocal"]:
+            if self._dsize(inode, lay) > lay["forkoff"] << 3:
+                lay["dlocal"] = False
+        lay["fmt"] = "sf"
+        lay["order"] = []
+
+    def _shrink(self, inode, lay) -> None:
+        """xfs_attr_shortform_allfit + xfs_attr3_leaf_to_shortform after a leaf-form
+        removal or replacement: back to short form (in leaf, i.e. hash, order) when
+        the fork is one leaf block of local entries that all fit the literal area."""
+        order = lay["order"]
+        used = _XFS_LEAF_HDR
+        size = _XFS_SF_HDR
+        for n in order:
+            value = inode.xattrs[n]
+            nlen = len(_xfs_suffix(n))
+            vlen = _xfs_valuelen(n, value)
+            local = (_XFS_SF_ENTRY + nlen + vlen + 3) & ~3
+            if local >= _XFS_LOCAL_MAX:
+                return                          # a remote value: not a single leaf block
+            used += _XFS_LEAF_ENTRY + local
+            if nlen >= _XFS_SF_ENTSIZE_MAX or vlen >= _XFS_SF_ENTSIZE_MAX:
+                size = _XFS_LITINO + 1
+            else:
+                size += _XFS_SF_ENTRY + nlen + vlen
+        if used > _XFS_BLOCK:
+            return                              # (approximation: more than one leaf block)
+        if not order:
+            lay["fmt"], lay["forkoff"] = None, 0    # xfs_attr_fork_remove
+            return
+        forkoff = self._bytesfit(inode, lay, size)
+        if forkoff:
+            lay["fmt"], lay["forkoff"] = "sf", forkoff
+
+    def _sync(self, inode) -> dict:
+        lay = self._layout(inode)
+        if inode.children is not None:
+            self._sync_dir(inode, lay)
+        return lay
+
+    def store(self, state, inode, name, value):
+        lay = self._sync(inode)
+        exists = name in inode.xattrs
+        fmt = lay["fmt"]
+        if fmt is None:
+            self._add_fork(inode, lay, name, value)
+            fmt = "sf"
+        order = lay["order"]
+        if fmt == "leaf":
+            inode.xattrs[name] = value
+            if exists:
+                self._shrink(inode, lay)        # the old entry is removed after the add
+            else:
+                self._leaf_insert(order, name)
+            return
+        # short form: xfs_attr_shortform_addname removes an existing entry first
+        if exists:
+            order.remove(name)
+        inode.xattrs[name] = value
+        if self._sf_ok(inode, name, value):
+            forkoff = self._bytesfit(inode, lay, self._sf_totsize(inode, order)
+                                     + self._sf_entsize(inode, name, value))
+            if forkoff:
+                lay["forkoff"] = forkoff
+                order.append(name)
+                return
+        # xfs_attr_shortform_to_leaf: re-add the entries in fork order, then the new one;
+        # xfs_bmap_local_to_extents_empty -> xfs_bmap_forkoff_reset gives the data fork
+        # back at least its default size
+        leaf: list[str] = []
+        for n in order:
+            self._leaf_insert(leaf, n)
+        self._leaf_insert(leaf, name)
+        lay["fmt"], lay["order"] = "leaf", leaf
+        if inode.mode & S_IFMT in (S_IFREG, S_IFDIR, _S_IFLNK):
+            lay["forkoff"] = max(lay["forkoff"], _XFS_DEFAULT_FORKOFF)
+
+    def discard(self, state, inode, name):
+        lay = self._sync(inode)
+        del inode.xattrs[name]
+        if name in lay["order"]:
+            lay["order"].remove(name)
+        if lay["fmt"] == "leaf":
+            self._shrink(inode, lay)
+        elif lay["fmt"] == "sf" and not lay["order"]:
+            lay["fmt"], lay["forkoff"] = None, 0        # xfs_attr_fork_remove
+
+    def set_acl(self, state, inode, name, value):
+        """__xfs_set_acl: an upsert (or a removal, ENOATTR ignored) of the SGI entry."""
+        if value is None:
+            if name in inode.xattrs:
+                self.discard(state, inode, name)
+            return None
+        self.store(state, inode, name, value)
+        return None
+
+    # -- ->listxattr ----------------------------------------------------------
     def names(self, inode, caps, bufsize):
+        """xfs_vn_listxattr -> xfs_attr_list: fork order (see the class docstring);
+        ``bufsize`` is the caller's size, which listxattr() clamps to XATTR_LIST_MAX."""
+        lay = self._sync(inode)
+        order = lay["order"]
+        if lay["fmt"] == "sf" and bufsize:
+            bufsize = min(bufsize, 65536)
+            if not self._sf_totsize(inode, order) + 16 * len(order) < bufsize:
+                order = sorted(order, key=_xfs_hash)   # stable: (hash, entno)
+        admin = caps & CAP_SYS_ADMIN
         out = []
-        for n in inode.xattrs:
-            if n in self.SGI:
+        for n in order:
+            sgi = self.SGI.get(n)
+            if sgi is not None:
                 out.append(n)
-                if caps & CAP_SYS_ADMIN:
-                    out.append(self.SGI[n])
-            elif self.visible(n, caps):
+                if admin:
+                    out.append(sgi)
+            elif admin or not n.startswith("trusted."):
                 out.append(n)
         return out
 

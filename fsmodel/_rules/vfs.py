@@ -384,6 +384,30 @@ OPEN_EXISTS = _r("O-excl", errno.EEXIST, "O_CREAT|O_EXCL and the path exists.",
 OPEN_CREATE_DIR = _r("O-creat-isdir", errno.EISDIR, "O_CREAT on an existing directory.",
                      f"{_N}: do_open")
 OPEN_ROFS = ROFS
+OPEN_STICKY = _r("O-protected-sticky-create", errno.EACCES,
+                 "O_CREAT on an existing file of another owner in a sticky world- or "
+                 "group-writable directory (always for special files other than FIFOs; for "
+                 "regular files and FIFOs with fs.protected_regular / fs.protected_fifos).",
+                 f"{_N}: may_create_in_sticky")
+
+
+def may_create_in_sticky(cred: Cred, dir_inode, inode, protected_regular: int,
+                         protected_fifos: int) -> Rule | None:
+    """``may_create_in_sticky``: O_CREAT of an existing inode in a sticky directory."""
+    dir_mode = dir_inode.mode
+    if not dir_mode & S_ISVTX:
+        return None
+    t = inode.mode & S_IFMT
+    if (t == S_IFREG and not protected_regular) or (t == S_IFIFO and not protected_fifos):
+        return None
+    if inode.uid == dir_inode.uid or inode.uid == cred.uid:
+        return None
+    if dir_mode & 0o002:
+        return OPEN_STICKY
+    if dir_mode & 0o020 and ((t == S_IFREG and protected_regular >= 2)
+                             or (t == S_IFIFO and protected_fifos >= 2)):
+        return OPEN_STICKY
+    return None
 
 
 def may_open(cred: Cred, inode, acc: int, flags: int, o_append: int, o_trunc: int) -> Rule | None:

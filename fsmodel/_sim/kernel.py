@@ -220,14 +220,16 @@ class SimKernel:
     ``OSError`` with the kernel's errno (and the deciding rule as ``.rule``).
     Calls run as root with every capability until :meth:`become` says otherwise.
 
-    ``sysctl`` holds the knobs that change outcomes: ``protected_hardlinks``
-    (default 1, as systemd sets it) and ``protected_symlinks`` (default 0).
+    ``sysctl`` holds the fs.protected_* knobs that change outcomes:
+    ``protected_hardlinks`` (default 1, as systemd sets it), ``protected_symlinks``,
+    ``protected_regular`` and ``protected_fifos`` (default 0).
     """
 
     def __init__(self, fs: str = "ext4", kernel: str = DEFAULT_KERNEL, **fs_options):
         self.kernel = features(kernel).name
         self._feats = features(kernel)
-        self.sysctl = {"protected_hardlinks": 1, "protected_symlinks": 0}
+        self.sysctl = {"protected_hardlinks": 1, "protected_symlinks": 0,
+                       "protected_regular": 0, "protected_fifos": 0}
         self._devs = itertools.count(1)
         self._cred = ROOT
         self._umask = 0
@@ -855,6 +857,11 @@ class SimKernel:
                 mount, inode = w.mount, w.inode
                 if inode.mode & S_IFMT == S_IFDIR:
                     _fail(vfs.OPEN_CREATE_DIR, path)
+                refused = vfs.may_create_in_sticky(cred, w.pdir, inode,
+                                                   self.sysctl["protected_regular"],
+                                                   self.sysctl["protected_fifos"])
+                if refused is not None:
+                    _fail(refused, path)
         else:
             mount, inode = self._lookup(path, not flags & _O_NOFOLLOW)
         ftype = inode.mode & S_IFMT

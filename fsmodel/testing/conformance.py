@@ -241,6 +241,23 @@ def lookup_errors(k, s):
         err(k, "setxattr", "/w/closed/f", "user.a", b"v", code=errno.EACCES)
 
 
+@check(has_xattrs)
+def lookup_comes_before_the_mount_and_the_inode(k, s):
+    """Lookup errors beat EROFS, ACL routing and every inode check (S4 < S5 < S6, G2 < G3, L1, X2 < X3)."""
+    f = prepare(k)
+    ok(k, "mkdir", "/w/closed", 0o700)
+    ok(k, "remount", "/", True)
+    err(k, "setxattr", "/w/missing", "user.a", b"v", code=errno.ENOENT)
+    err(k, "removexattr", "/w/missing", "user.a", code=errno.ENOENT)
+    err(k, "setxattr", f + "/x", ACCESS, b"junk", code=errno.ENOTDIR)
+    err(k, "getxattr", "/w/missing", ACCESS, code=errno.ENOENT)
+    err(k, "listxattr", "/w/missing", code=errno.ENOENT)
+    with k.become(1000):
+        err(k, "setxattr", "/w/closed/x", "user.a", b"v", code=errno.EACCES)
+        err(k, "getxattr", "/w/closed/x", ACCESS, code=errno.EACCES)
+    ok(k, "remount", "/", False)
+
+
 # ------------------------------------------------------- read-only mounts
 
 @check(has_xattrs)

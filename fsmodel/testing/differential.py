@@ -86,7 +86,8 @@ VALUES = (
     b"zstd", b"lzo", b"none", b"bogus",
 )
 NAMES = (
-    "user.a", "user.b", "user.zz", "user.", "user", "trusted.t", "trusted.overlay.opaque",
+    "user.a", "user.b", "user.zz", "user.mm", "user.B", "user.0123456789", "user.x1", "user.x2",
+    "user.x3", "trusted.b", "user.", "user", "trusted.t", "trusted.overlay.opaque",
     "trusted.", "security.s", "security.capability", "security.", "system.posix_acl_access",
     "system.posix_acl_default", "system.foo", "system.", "foo.bar", "gnu.g", "btrfs.compression",
     "btrfs.foo", "", "user." + "n" * 250, "user." + "n" * 251, "trusted." + "m" * 247,
@@ -162,7 +163,8 @@ class OpSpace:
         self.caller = "root"
         self.readonly = 0  # steps left before the read-only mount is made writable again
         self.existing: set[str] = {BASE}
-        self.names_set: set[str] = set()
+        self.attrs: dict = {}  # target -> names a set call succeeded with
+        self.sizes_seen: set[int] = set()  # lengths size-0 queries returned
         self._kinds = [k for k, w in self.KINDS for _ in range(w)]
 
     def _path(self, choose, pool=None):
@@ -208,16 +210,25 @@ class OpSpace:
         else:
             target = self._path(choose)
         if op == "list":
-            return Step(self.caller, method, (target, choose(SIZES)))
-        if self.names_set and op != "set" and choose((True, True, False)):
-            name = choose(sorted(self.names_set))
+            return Step(self.caller, method, (target, self._size(choose)))
+        if self.attrs and op != "set" and how != "f" and choose((True, True, False)):
+            target = choose(sorted(self.attrs, key=str))
+            name = choose(sorted(self.attrs[target]))
+            method = f"{how}{op}xattr"
         else:
             name = choose(NAMES)
         if op == "set":
             return Step(self.caller, method, (target, name, choose(VALUES), choose(FLAGS)))
         if op == "get":
-            return Step(self.caller, method, (target, name, choose(SIZES)))
+            return Step(self.caller, method, (target, name, self._size(choose)))
         return Step(self.caller, method, (target, name))
+
+    def _size(self, choose):
+        """A buffer size: a usual one, or one around a length a size-0 query returned."""
+        if self.sizes_seen and choose((True, False, False)):
+            n = choose(sorted(self.sizes_seen))
+            return max(0, n + choose((-1, 0, 0, 1)))
+        return choose(SIZES)
 
     def _create(self, choose):
         kind = choose(("file", "file", "dir", "fifo", "symlink", "symlink", "link", "chr", "blk", "sock"))
@@ -277,8 +288,10 @@ class OpSpace:
                 self.readonly = 0
             return
         method, args = step.method, step.args
-        if method.endswith("setxattr"):
-            self.names_set.add(args[1])
+        if method.endswith(("getxattr", "listxattr")) and args[-1] == 0 and result[1]:
+            self.sizes_seen.add(result[1])
+        if method.endswith("setxattr") and not method.startswith("f"):
+            self.attrs.setdefault(args[0], set()).add(args[1])
         elif method == "open":
             self.fds.append(result[1])
         elif method == "close" and args[0] in self.fds:

@@ -58,6 +58,8 @@ class Scenario:
     #: the call returns a stat result of the same inode as stat(same_as)
     same_as: str | None = None
     fses: tuple = FILESYSTEMS
+    #: fields of the stat result the call returns
+    returns: tuple = ()
 
     def outcome(self, fs: str) -> str:
         return pick(self.expect, fs)
@@ -73,7 +75,7 @@ SCENARIOS: list[Scenario] = []
 
 
 def S(name, setup, call, expect="ok", *, caller=None, after=(), result=None, same_as=None,
-      fses=None):
+      fses=None, returns=None):
     setup = tuple(setup)
     if fses is None:
         # ramfs has no inode flags at all: scenarios that set them need another filesystem.
@@ -81,7 +83,7 @@ def S(name, setup, call, expect="ok", *, caller=None, after=(), result=None, sam
         fses = tuple(f for f in FILESYSTEMS if f != "ramfs") if uses_flags else FILESYSTEMS
     assert all(s.name != name for s in SCENARIOS), name
     SCENARIOS.append(Scenario(name, setup, tuple(call), expect, caller, tuple(after), result,
-                              same_as, tuple(fses)))
+                              same_as, tuple(fses), tuple((returns or {}).items())))
 
 
 def F(path, mode=0o644):
@@ -821,8 +823,10 @@ S("rename_read_only_missing", [RO_ROOT], ("rename", "/nope", "/b"), "EROFS")
 S("rename_onto_dot", [D("/a"), D("/b")], ("rename", "/a", "/b/."), "EBUSY")
 S("rename_file_trailing_slash_onto_dir", [F("/a"), D("/b")], ("rename", "/a", "/b/"),
   "ENOTDIR")
-S("rename_mount_root_dot", [D("/m"), ("mount", "/m", "tmpfs")], ("rename", "/m/.", "/n"),
-  "EBUSY")
+S("rename_mount_root_dot_elsewhere", [D("/m"), ("mount", "/m", "tmpfs")],
+  ("rename", "/m/.", "/n"), "EXDEV")
+S("rename_mount_root_dot_inside", [D("/m"), ("mount", "/m", "tmpfs")],
+  ("rename", "/m/.", "/m/n"), "EBUSY")
 S("rename_in_append_only_dir", [D("/p"), F("/p/a"), ("set_flags", "/p", False, True)],
   ("rename", "/p/a", "/p/b"), "EPERM")
 S("rename_into_append_only_dir", [F("/a"), D("/p"), ("set_flags", "/p", False, True)],
@@ -876,6 +880,86 @@ S("open_immutable_fifo_xfs", [("mknod", "/p", FIFO | 0o666, 0), ("set_flags", "/
 S("set_flags_char_device", [("mknod", "/c", CHR | 0o644, NODEV_CHR)], ("set_flags", "/c", True),
   "ENXIO")
 S("umask_returns_previous", [("umask", 0o022)], ("umask", 0o077), result=0o022)
+
+# ------------------------------------------------------- mounts, cwd, odd flags
+NOATIME = getattr(os, "O_NOATIME", 0o1000000)
+ACCMODE3 = os.O_ACCMODE  # O_WRONLY|O_RDWR: needs read and write permission, gives neither
+S("lookup_mount_hides_underlying", [D("/m"), F("/m/x"), ("mount", "/m", "tmpfs")],
+  ("stat", "/m/x"), "ENOENT")
+S("lookup_dot_in_covered_cwd", [D("/a", 0o700), ("chdir", "/a"), ("mount", "/a", "tmpfs")],
+  ("stat", "."), returns={"mode": 0o700})
+S("lookup_dotdot_onto_covered_dir", [D("/a", 0o700), D("/a/b"), ("chdir", "/a/b"),
+                                     ("mount", "/a", "tmpfs")],
+  ("stat", ".."), same_as="/a", returns={"mode": 0o1777})
+S("mknod_in_covered_cwd", [D("/m"), ("chdir", "/m"), ("mount", "/m", "tmpfs")],
+  ("mknod", "f", REG | 0o644, 0), after=[("/m/f", GONE)])
+S("lookup_dotdot_needs_search", [D("/d", 0o700)], ("stat", "/d/.."), "EACCES", caller=U)
+S("lookup_dot_needs_search", [D("/d", 0o700)], ("stat", "/d/."), "EACCES", caller=U)
+S("lookup_trailing_slash_needs_no_search_on_itself", [D("/d", 0o700)], ("stat", "/d/"),
+  caller=U)
+S("rmdir_sticky_mount_point_owned_by_caller",
+  [D("/t", 0o1777), D("/t/m"), own("/t/m", 1000), ("mount", "/t/m", "tmpfs")],
+  ("rmdir", "/t/m"), "EBUSY", caller=U)
+S("unlink_sticky_mount_point_owned_by_caller",
+  [D("/t", 0o1777), D("/t/m"), own("/t/m", 1000), ("mount", "/t/m", "tmpfs")],
+  ("unlink", "/t/m"), "EISDIR", caller=U)
+S("rename_sticky_mount_point_owned_by_caller",
+  [D("/t", 0o1777), D("/t/m"), own("/t/m", 1000), ("mount", "/t/m", "tmpfs")],
+  ("rename", "/t/m", "/t/n"), "EBUSY", caller=U)
+S("link_symlink_to_dir_trailing_slash", [D("/d"), L("d", "/l")], ("link", "/l/", "/h"), "EPERM")
+S("link_read_only_protected", [F("/f", 0o600), RO_ROOT], ("link", "/f", "/g"), "EROFS",
+  caller=U)
+S("rename_file_onto_ancestor_dir", [D("/a"), F("/a/f")], ("rename", "/a/f", "/a"), "ENOTEMPTY")
+S("rename_onto_own_hardlink_no_permission", [D("/p"), F("/p/a"), ("link", "/p/a", "/p/b")],
+  ("rename", "/p/a", "/p/b"), caller=U, after=[("/p/a", {"nlink": 2})])
+S("rename_dir_over_empty_dir_nlink", [D("/p"), D("/p/a"), D("/p/b")], ("rename", "/p/a", "/p/b"),
+  after=[("/p", {"nlink": {"btrfs": 1, "*": 3}})])
+S("chown_minus_one_append_only_setuid", [F("/f"), chmod("/f", 0o4755),
+                                         ("set_flags", "/f", False, True)],
+  ("chown", "/f", -1, -1), {"ext4": "EPERM", "*": "ok"}, after=[("/f", {"mode": {"ext4": 0o4755, "*": 0o755}})])
+S("chown_minus_one_immutable_setuid", [F("/f"), chmod("/f", 0o4755), ("set_flags", "/f", True)],
+  ("chown", "/f", -1, -1), {"ext4": "EPERM", "*": "ok"},
+  after=[("/f", {"mode": {"ext4": 0o4755, "*": 0o755}})])
+S("open_creat_excl_existing_no_write", [F("/f")], ("open", "/f", WO | CREAT | EXCL), "EEXIST",
+  caller=U)
+S("open_creat_excl_existing_read_only", [F("/f"), RO_ROOT], ("open", "/f", WO | CREAT | EXCL),
+  "EEXIST")
+S("open_creat_read_only_no_write", [RO_ROOT], ("open", "/f", WO | CREAT), "EROFS", caller=U)
+S("open_creat_excl_dot_trailing_slash", [D("/d")], ("open", "/d/./", RO | CREAT | EXCL),
+  "EEXIST")
+S("open_creat_excl_dotdot_trailing_slash", [D("/d")], ("open", "/d/../", RO | CREAT | EXCL),
+  "EEXIST")
+S("open_creat_dot_trailing_slash", [D("/d")], ("open", "/d/./", RO | CREAT), "EISDIR")
+S("open_dir_unreadable", [D("/d", 0o711)], ("open", "/d", RO), "EACCES", caller=U)
+S("open_trunc_kills_setgid_group_exec_owner", [F("/f"), own("/f", 1000), chmod("/f", 0o2775)],
+  ("open", "/f", WO | TRUNC), caller=U, after=[("/f", {"mode": 0o775})])
+S("open_creat_trunc_kills_setuid", [F("/f"), chmod("/f", 0o4777)],
+  ("open", "/f", WO | CREAT | TRUNC), caller=U, after=[("/f", {"mode": 0o777})])
+S("open_noatime_non_owner", [F("/f", 0o644)], ("open", "/f", RO | NOATIME), "EPERM", caller=U)
+S("open_noatime_owner", [F("/f", 0o644), own("/f", 1000)], ("open", "/f", RO | NOATIME),
+  caller=U)
+S("open_noatime_cap_fowner", [F("/f", 0o644)], ("open", "/f", RO | NOATIME),
+  caller=user(1000, caps=["CAP_FOWNER"]))
+S("open_noatime_o_path", [F("/f", 0o644)], ("open", "/f", O_PATH | NOATIME), caller=U)
+S("open_accmode3_needs_read_write", [F("/f", 0o644)], ("open", "/f", ACCMODE3), "EACCES",
+  caller=U)
+S("open_accmode3_dir", [D("/d")], ("open", "/d", ACCMODE3), "EISDIR")
+S("open_accmode3_read_only_mount", [F("/f"), RO_ROOT], ("open", "/f", ACCMODE3))
+S("open_accmode3_fifo", [("mknod", "/p", FIFO | 0o666, 0)], ("open", "/p", ACCMODE3 | NONBLOCK),
+  "EINVAL")
+S("remount_ro_with_accmode3_fd", [F("/f"), ("open", "/f", ACCMODE3)], ("remount", "/", True))
+S("open_fifo_write_with_rdwr_reader", [("mknod", "/p", FIFO | 0o666, 0),
+                                       ("open", "/p", RW | NONBLOCK)],
+  ("open", "/p", WO | NONBLOCK))
+S("open_fifo_write_reader_closed", [("mknod", "/p", FIFO | 0o666, 0),
+                                    ("open", "/p", RO | NONBLOCK), ("close", 3)],
+  ("open", "/p", WO | NONBLOCK), "ENXIO")
+S("open_fifo_write_reader_via_hardlink", [("mknod", "/p", FIFO | 0o666, 0), ("link", "/p", "/q"),
+                                          ("open", "/q", RO | NONBLOCK)],
+  ("open", "/p", WO | NONBLOCK))
+S("open_fifo_write_o_path_is_no_reader", [("mknod", "/p", FIFO | 0o666, 0),
+                                          ("open", "/p", O_PATH | RO)],
+  ("open", "/p", WO | NONBLOCK), "ENXIO")
 
 # ------------------------------------------------ where SimKernel is wrong
 # (scenario, fs or "*") -> diagnosis.  The kernel is the truth: these are strict xfails
@@ -936,6 +1020,11 @@ def verify(k, sc: Scenario, fs: str, outcome, result):
         ref = k.stat(sc.same_as)
         assert (result.st_dev, result.st_ino) == (ref.st_dev, ref.st_ino), (
             f"{call} on {fs}: not the inode of {sc.same_as}")
+    for key, value in sc.returns:
+        got = _fields(result, fs)[key]
+        value = pick(value, fs)
+        assert got == value, (f"{call} on {fs}: returned {key} {_fmt(key, got)}, "
+                              f"expected {_fmt(key, value)}")
     for path, want in sc.after:
         try:
             got = _fields(k.lstat(path), fs)
