@@ -72,6 +72,21 @@ BAD_FD = _r("R1.1-bad-fd", errno.EBADF,
             "The file descriptor is not open, or was opened with O_PATH.", "fs/file.c: fdget")
 
 
+SYMLINK_PROTECTED = _r("N-protected-symlink", errno.EACCES,
+                       "fs.protected_symlinks: a symlink in a sticky world-writable directory "
+                       "is only followed by its owner or when it belongs to the directory's owner.",
+                       f"{_N}: may_follow_link")
+
+
+def may_follow_link(cred: Cred, dir_inode, link, protected_symlinks: int) -> Rule | None:
+    """``may_follow_link`` (fs.protected_symlinks)."""
+    if not protected_symlinks or link.uid == cred.uid:
+        return None
+    if dir_inode.mode & (S_ISVTX | 0o002) != (S_ISVTX | 0o002) or dir_inode.uid == link.uid:
+        return None
+    return SYMLINK_PROTECTED
+
+
 def may_lookup(cred: Cred, dir_inode) -> Rule | None:
     """``may_lookup``: search permission on each directory walked through."""
     if generic_permission(cred, dir_inode, MAY_EXEC):

@@ -347,6 +347,9 @@ class SimKernel:
                 links += 1
                 if links > MAXSYMLINKS:
                     _fail(vfs.LOOP, path)
+                refused = vfs.may_follow_link(cred, cur, child, self.sysctl["protected_symlinks"])
+                if refused is not None:
+                    _fail(refused, path)
                 target = child.target
                 parts = [p for p in target.split("/") if p]
                 if target[0] == "/":
