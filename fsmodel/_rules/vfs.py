@@ -261,7 +261,8 @@ FLAGS_EXT4_IMMUTABLE = _r("I-ext4-immutable", errno.EPERM,
                           "stays immutable.", "fs/ext4/ioctl.c: ext4_ioctl_check_immutable")
 SETATTR_EXT4_IMMUTABLE = _r("A-ext4-immutable", errno.EPERM,
                             "ext4 refuses every attribute change of an immutable inode, even "
-                            "chown(-1, -1).", "fs/ext4/inode.c: ext4_setattr")
+                            "chown(-1, -1), and mode changes (such as a chown clearing setuid) "
+                            "of an append-only one.", "fs/ext4/inode.c: ext4_setattr")
 MOUNT_PERM = _r("M-mount-cap", errno.EPERM, "Mounting needs CAP_SYS_ADMIN.",
                 "fs/namespace.c: path_mount")
 REMOUNT_BUSY = _r("M-remount-busy", errno.EBUSY,
@@ -314,6 +315,8 @@ def chown_result(cred: Cred, inode, uid: int, gid: int, fs=None) -> tuple[int, i
     setgid when group-executable (or when the caller is not in the group);
     ``security.capability`` is dropped.
     """
+    uid = -1 if uid == 0xFFFFFFFF else uid  # (uid_t)-1
+    gid = -1 if gid == 0xFFFFFFFF else gid
     if uid != -1 and not 0 <= uid < 0xFFFFFFFF or gid != -1 and not 0 <= gid < 0xFFFFFFFF:
         return CHOWN_INVALID
     change_uid = uid != -1
@@ -341,6 +344,8 @@ def chown_result(cred: Cred, inode, uid: int, gid: int, fs=None) -> tuple[int, i
                            or caps & CAP_CHOWN):
         return CHOWN_PERM
     if kill_mode:
+        if fs is not None and fs.immutable_is_final and inode.iflags & FS_APPEND_FL:
+            return SETATTR_EXT4_IMMUTABLE  # ext4_setattr: no mode change when append-only
         if not owner_or_capable(cred, inode):
             return CHMOD_OWNER
         if not (cred.in_group(new_gid) or caps & CAP_FSETID):
@@ -425,16 +430,52 @@ def may_create_in_sticky(cred: Cred, dir_inode, inode, protected_regular: int,
     return None
 
 
-def may_open(cred: Cred, inode, acc: int, flags: int, o_append: int, o_trunc: int) -> Rule | None:
-    """``may_open``: type checks, inode_permission, append-only."""
+OPEN_NOATIME = _r("O-noatime", errno.EPERM,
+                  "Only the owner or a CAP_FOWNER caller may open with O_NOATIME.",
+                  f"{_N}: may_open")
+OPEN_FIFO_NOACCESS = _r("O-fifo-no-access", errno.EINVAL,
+                        "A FIFO opened with access mode 3 (neither read nor write) is refused.",
+                        "fs/pipe.c: fifo_open")
+
+#: Character devices whose drivers every kernel has (drivers/char/mem.c): null, zero,
+#: full, random, urandom.  Other device nodes have no driver in the model: ENXIO.
+MEMORY_DEVICES = frozenset((1 << 8) | minor for minor in (3, 5, 7, 8, 9))
+
+
+def may_open(cred: Cred, inode, acc: int, flags: int, o_append: int, o_trunc: int,
+             o_noatime: int = 0) -> Rule | None:
+    """``may_open``: type checks, inode_permission, append-only, O_NOATIME."""
     t = inode.mode & S_IFMT
+    if t == S_IFLNK:
+        return OPEN_SYMLINK
     if t == S_IFDIR and acc & MAY_WRITE:
         return OPEN_DIR_WRITE
     if acc & MAY_WRITE and inode.iflags & FS_IMMUTABLE_FL:
         return OPEN_IMMUTABLE
     if acc and generic_permission(cred, inode, acc):
         return OPEN_DENIED
-    if inode.iflags & FS_APPEND_FL and t not in (S_IFIFO, S_IFSOCK, S_IFCHR, S_IFBLK):
-        if (acc & MAY_WRITE and not flags & o_append) or (flags & o_trunc):
+    if inode.iflags & FS_APPEND_FL:
+        if (flags & 3 != 0 and not flags & o_append) or (flags & o_trunc):
             return OPEN_APPEND
+    if flags & o_noatime and not owner_or_capable(cred, inode):
+        return OPEN_NOATIME
     return None
+
+
+def open_special(inode, accmode: int, nonblock: int, fifo_readers: int) -> Rule | None:
+    """The ->open of special files: device drivers, sockets, FIFOs."""
+    t = inode.mode & S_IFMT
+    if t == S_IFSOCK or (t == S_IFBLK) or (t == S_IFCHR and _dev_key(inode.rdev) not in MEMORY_DEVICES):
+        return OPEN_NXIO
+    if t == S_IFIFO:
+        if accmode == 3:
+            return OPEN_FIFO_NOACCESS
+        if accmode == 1 and nonblock and not fifo_readers:
+            return OPEN_NXIO
+    return None
+
+
+def _dev_key(rdev: int) -> int:
+    import os as _os
+
+    return (_os.major(rdev) << 8) | _os.minor(rdev)

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .._rules.codecs import (
-    ACL_GROUP,
     ACL_GROUP_OBJ,
     ACL_MASK,
     ACL_OTHER,

@@ -19,9 +19,8 @@ import contextlib
 import os
 import random
 import stat as _stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .._rules import codecs
 from .._rules.codecs import (
     ACL_GROUP,
     ACL_GROUP_OBJ,

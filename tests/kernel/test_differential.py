@@ -8,7 +8,6 @@ around each filesystem's limits, every flag value and buffer size.  Every return
 value and errno must match.  At least 300 sequences per filesystem.
 """
 
-import contextlib
 import os
 
 import pytest

@@ -1,7 +1,6 @@
 """The command line: outcomes, JSON shape, and one clear line (exit 2) for bad input."""
 
 import json
-import os
 import subprocess
 import sys
 

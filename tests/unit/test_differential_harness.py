@@ -1,7 +1,6 @@
 """The differential harness itself: it must see a divergence when there is one."""
 
 import contextlib
-import errno
 
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
