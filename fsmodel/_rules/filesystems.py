@@ -76,6 +76,10 @@ class Filesystem:
     #: ext4: an inode that is and stays immutable cannot have other flags changed
     #: (ext4_ioctl_check_immutable), and ext4_setattr refuses immutable inodes outright.
     immutable_is_final = False
+    #: the longest symlink target (the kernel's getname limit; ext4: a block; XFS 1023).
+    max_symlink = 4095
+    #: btrfs reports every directory with st_nlink 1.
+    dir_nlink_one = False
     #: the errno of renaming a directory over a non-empty one (XFS: EEXIST).
     rename_not_empty = "ENOTEMPTY"
     options: dict = {}
@@ -393,6 +397,7 @@ class Ext4(Filesystem):
         ibody = isz - 128 - self.EXTRA_ISIZE - 4 if isz > 128 else 0
         self.ibody_size = max(ibody, 0)
         self.block_size = bs
+        self.max_symlink = min(bs - 1, 4095)  # ext4_symlink: len + 1 <= blocksize
         self.min_large = bs - 20 - 32 - 4
         self.reserve = min(bs // 8, 1024)
 
@@ -501,7 +506,8 @@ class Ext4(Filesystem):
 
 # ------------------------------------------------------------------------ xfs
 
-from .constants import S_IFLNK as _S_IFLNK  # noqa: E402
+from .constants import S_IFLNK as _S_IFLNK
+from .constants import XATTR_LIST_MAX as _XATTR_LIST_MAX
 
 # Geometry of an XFS made by mkfs.xfs defaults (xfsprogs 6.1: v5, 512-byte inodes,
 # 4 KiB blocks).  All sizes in bytes.
@@ -581,17 +587,28 @@ class Xfs(Filesystem):
     or a directory with a small short-form data fork), in fork order.  After
     a removal or replacement in leaf form (``xfs_attr_leaf_remove_attr``,
     ``xfs_attr_leaf_shrink``) it goes back to short form, in hash order,
-    when all entries are local and fit (``xfs_attr_shortform_allfit``).
+    when all entries are local and fit (``xfs_attr_shortform_allfit``); a plain
+    add never does.  Removing the last entry removes the fork.
+
+    Approximations: the geometry is mkfs.xfs's default (512-byte inodes, 4 KiB
+    blocks, 4-byte directory inode numbers); regular files have no data
+    extents; directory entry changes are replayed at the next xattr operation
+    (removals, then additions); a leaf fork is taken to be one block whenever
+    its entries fit one; equal hashes split across leaf blocks of a node fork
+    can swap when the blocks are joined (xfs_attr3_leaf_unbalance), which is
+    not modelled; ``trusted.SGI_ACL_*`` set directly is a separate entry.
     """
 
     name = "xfs"
     fileattr_special = True
     rename_not_empty = "EEXIST"
+    max_symlink = 1023  # XFS_SYMLINK_MAXLEN
     source = "fs/xfs/xfs_xattr.c: xfs_xattr_set"
     SGI = _XFS_SGI
     #: xfs_init_new_inode(init_xattrs): with CONFIG_SECURITY (sb->s_security set, as on
-    #: the measured kernel) every new inode starts with an empty attribute fork at
-    #: xfs_default_attroffset (i_forkoff 24: a 192-byte data fork; 1 for device inodes).
+    #: the measured kernel) inodes made by xfs_create (files, directories, special files;
+    #: not symlinks) start with an empty attribute fork at xfs_default_attroffset
+    #: (i_forkoff 24: a 192-byte data fork; 1 for device inodes).
     preset_attr_fork = True
 
     def set(self, state, inode, name, value, flags):
@@ -626,19 +643,19 @@ class Xfs(Filesystem):
         return b"".join(out)
 
     # -- the attribute fork ---------------------------------------------------
-    # fsdata: "fmt" None (no attribute fork), "sf" or "leaf"; "order" the entries
-    # (inode.xattrs keys) in fork order; "forkoff" i_forkoff in 8-byte units (0:
-    # no attribute fork); for directories and symlinks whether the data fork is
-    # local (short-form directory, inline symlink) and the directory entries it
-    # was last reconciled with.
+    # fsdata: "fmt" None (no entries: no attribute fork, or an empty one), "sf" or
+    # "leaf" (leaf or node); "order" the entries (inode.xattrs keys) in fork order;
+    # "forkoff" i_forkoff in 8-byte units (0: no attribute fork); "dlocal" whether the
+    # data fork of a directory or symlink is local (short-form directory, inline
+    # symlink); "dseen" the directory entries (name -> byte length) last reconciled.
 
     def _layout(self, inode) -> dict:
         lay = inode.fsdata
         if lay is None:
             fmt = inode.mode & S_IFMT
             forkoff = 0
-            if self.preset_attr_fork:
-                forkoff = _XFS_DEFAULT_FORKOFF if fmt in (S_IFREG, S_IFDIR, _S_IFLNK) else 1
+            if self.preset_attr_fork and fmt != _S_IFLNK:
+                forkoff = _XFS_DEFAULT_FORKOFF if fmt in (S_IFREG, S_IFDIR) else 1
             lay = inode.fsdata = {"fmt": None, "order": [], "forkoff": forkoff, "dlocal": True,
                                   "dseen": {}}
             if fmt == _S_IFLNK:
@@ -668,7 +685,7 @@ class Xfs(Filesystem):
         the fork would outgrow the data fork, xfs_dir2_sf_addname)."""
         children = inode.children
         seen = lay["dseen"]
-        if children is None or (len(children) == len(seen) and all(n in seen for n in children)):
+        if children is None or children.keys() == seen.keys():
             return
         limit = self._dfork_size(lay)
         for n in [n for n in seen if n not in children]:
@@ -734,11 +751,9 @@ class Xfs(Filesystem):
         xfs_bmap_add_attrfork_local pushes a local data fork out of the way."""
         size = _XFS_SF_HDR + self._sf_entsize(inode, name, value)
         lay["forkoff"] = self._bytesfit(inode, lay, size) or _XFS_DEFAULT_FORKOFF
-        if inode.mode & S_IFMT in (S_IFDIR, _S_IFLNK) and lay["dlocal"]:
-            if self._dsize(inode, lay) > lay["forkoff"] << 3:
-                lay["dlocal"] = False
-        lay["fmt"] = "sf"
-        lay["order"] = []
+        if (inode.mode & S_IFMT in (S_IFDIR, _S_IFLNK) and lay["dlocal"]
+                and self._dsize(inode, lay) > lay["forkoff"] << 3):
+            lay["dlocal"] = False
 
     def _shrink(self, inode, lay) -> None:
         """xfs_attr_shortform_allfit + xfs_attr3_leaf_to_shortform after a leaf-form
@@ -779,8 +794,10 @@ class Xfs(Filesystem):
         exists = name in inode.xattrs
         fmt = lay["fmt"]
         if fmt is None:
-            self._add_fork(inode, lay, name, value)
-            fmt = "sf"
+            if not lay["forkoff"]:
+                self._add_fork(inode, lay, name, value)
+            fmt = lay["fmt"] = "sf"             # xfs_attr_shortform_create
+            lay["order"] = []
         order = lay["order"]
         if fmt == "leaf":
             inode.xattrs[name] = value
@@ -823,12 +840,10 @@ class Xfs(Filesystem):
 
     def set_acl(self, state, inode, name, value):
         """__xfs_set_acl: an upsert (or a removal, ENOATTR ignored) of the SGI entry."""
-        if value is None:
-            if name in inode.xattrs:
-                self.discard(state, inode, name)
-            return None
-        self.store(state, inode, name, value)
-        return None
+        if value is not None:
+            self.store(state, inode, name, value)
+        elif name in inode.xattrs:
+            self.discard(state, inode, name)
 
     # -- ->listxattr ----------------------------------------------------------
     def names(self, inode, caps, bufsize):
@@ -837,7 +852,7 @@ class Xfs(Filesystem):
         lay = self._sync(inode)
         order = lay["order"]
         if lay["fmt"] == "sf" and bufsize:
-            bufsize = min(bufsize, 65536)
+            bufsize = min(bufsize, _XATTR_LIST_MAX)
             if not self._sf_totsize(inode, order) + 16 * len(order) < bufsize:
                 order = sorted(order, key=_xfs_hash)   # stable: (hash, entno)
         admin = caps & CAP_SYS_ADMIN
@@ -868,6 +883,7 @@ class Btrfs(Filesystem):
     handlers = ("security.", "trusted.", "user.", "btrfs.")
     options = {"nodesize": 16384}
     list_trusted_to_all = True
+    dir_nlink_one = True
     source = "fs/btrfs/xattr.c: btrfs_setxattr"
 
     NOSPACE = Rule("R9-btrfs-item", errno.ENOSPC,
