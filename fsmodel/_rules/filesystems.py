@@ -921,13 +921,46 @@ class Btrfs(Filesystem):
                 return None
         if _blen(name) + len(value) > self.max_item:
             return self.NOSPACE
-        exists = name in inode.xattrs
-        if flags & XATTR_REPLACE and not exists:
+        old = inode.xattrs.get(name)
+        if flags & XATTR_REPLACE and old is None:
             return self.MISSING
-        if flags & XATTR_CREATE and exists:
+        if flags & XATTR_CREATE and old is not None:
             return self.EXISTS
+        if old is not None and self._in_place_full(inode, name, old, value):
+            return self.LEAF_FULL
         inode.xattrs[name] = value
         return None
+
+    LEAF_FULL = Rule("R9-btrfs-leaf", errno.ENOSPC,
+                     "A replaced value too large for its leaf to be split around it must grow "
+                     "in place, and the leaf has no room for the growth.",
+                     "fs/btrfs/xattr.c: btrfs_setxattr")
+
+    def _in_place_full(self, inode, name, old: bytes, value: bytes) -> bool:
+        """Would replacing ``old`` by ``value`` fail for lack of leaf space?
+
+        btrfs_insert_xattr_item searches with room for the new item
+        (30 + name + value bytes); split_leaf can make that room unless the new
+        item, the existing one and an item header exceed a leaf
+        (BTRFS_LEAF_DATA_SIZE, nodesize - 101): then (-EOVERFLOW) the existing
+        item must grow in place, which needs the growth free in its leaf.
+        Measured exact on 6.18 for the split condition.  The leaf's free space
+        is estimated from the inode's own items (its INODE_ITEM, INODE_REFs,
+        xattr items and, for a directory, a DIR_ITEM and DIR_INDEX per entry,
+        each with a 25-byte item header); other inodes sharing the leaf are not
+        modelled, so in that regime the model can accept a growth the kernel
+        refuses.
+        """
+        leaf = self.opts["nodesize"] - 101
+        n = _blen(name)
+        if (30 + n + len(value)) + (30 + n + len(old)) + 25 <= leaf:
+            return False
+        used = 25 + 160 + (25 + 10 + 8) * max(inode.nlink, 1)
+        for other, v in inode.xattrs.items():
+            used += 25 + 30 + _blen(other) + len(v)
+        if inode.children:
+            used += sum(2 * (25 + 30 + _blen(c)) for c in inode.children)
+        return len(value) - len(old) > leaf - used
 
     def inherit(self, state, parent, inode):
         """btrfs_inode_inherit_props: regular files and directories take the parent's
