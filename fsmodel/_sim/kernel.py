@@ -245,14 +245,23 @@ class SimKernel:
         return f"<SimKernel {self._root_mount.fs!r} kernel={self.kernel} caller {self._cred.describe()}>"
 
     # ------------------------------------------------------------ plumbing
-    def _new_fs(self, fs: str, options: dict):
+    def _new_fs(self, fs: str, options: dict, where=None):
         profile = make_filesystem(fs, self._feats, **options)
         sb = Super(profile, next(self._devs))
         profile.reserve_inode(sb.state)
-        root = Inode(sb, 1, S_IFDIR | profile.root_mode, 0, 0)
+        return sb, self._new_root(sb, where)
+
+    # Storage hooks: where inodes live.  SimKernel keeps them in memory; a subclass
+    # can keep them elsewhere (fsmodel.fake keeps them in pyfakefs' tree).
+    def _new_root(self, sb: Super, where=None):
+        """The root inode of a fresh filesystem (``where``: the directory mounted on)."""
+        root = Inode(sb, 1, S_IFDIR | sb.fs.root_mode, 0, 0)
         root.nlink = 2
         root.parent = root
-        return sb, root
+        return root
+
+    def _new_inode(self, mount: Mount, mode: int, uid: int, gid: int, rdev: int):
+        return Inode(mount.sb, mount.sb.next_ino(), mode, uid, gid, rdev)
 
     def _invalidate(self):
         if self._cache:
@@ -547,7 +556,7 @@ class SimKernel:
                     dacl = default
             mode = ftype | perm
         uid, gid, mode = vfs.new_inode_owner(self._cred, pdir, mode)
-        inode = Inode(mount.sb, mount.sb.next_ino(), mode, uid, gid, rdev)
+        inode = self._new_inode(mount, mode, uid, gid, rdev)
         inode.ctime = inode.mtime = next(self._clock)
         if ftype != S_IFLNK and fs.posix_acl and pdir.acl_default is not None:
             # posix_acl_create's results are stored default first (ext4_init_acl & co.)
@@ -606,7 +615,11 @@ class SimKernel:
         inode.size = _blen(target)
 
     def link(self, src: str, dst: str) -> None:
-        smount, sinode = self._lookup(src, False)
+        """link(2): a new name for ``src`` (a final symlink is not followed)."""
+        self._link(src, dst, False)
+
+    def _link(self, src: str, dst: str, follow: bool) -> None:
+        smount, sinode = self._lookup(src, follow)
         w = self._create_site(dst, is_dir=False)
         if w.pmount is not smount:
             _fail(vfs.NO_XDEV, src, dst)
@@ -750,6 +763,9 @@ class SimKernel:
     def chmod(self, path: str, mode: int) -> None:
         _check_int(mode, "mode")
         mount, inode = self._lookup(path, True)
+        self._chmod(mount, inode, mode, path)
+
+    def _chmod(self, mount, inode, mode, path) -> None:
         if mount.readonly:
             _fail(vfs.ROFS, path)
         new = vfs.chmod_mode(self._cred, inode, mode)
@@ -769,6 +785,9 @@ class SimKernel:
         _check_int(uid, "uid")
         _check_int(gid, "gid")
         mount, inode = self._lookup(path, follow)
+        self._chown_inode(mount, inode, uid, gid, path)
+
+    def _chown_inode(self, mount, inode, uid, gid, path) -> None:
         if mount.readonly:
             _fail(vfs.ROFS, path)
         result = vfs.chown_result(self._cred, inode, uid, gid, mount.fs)
@@ -940,9 +959,8 @@ class SimKernel:
         parent, inode = self._lookup(path, True)
         if inode.mode & S_IFMT != S_IFDIR:
             _fail(vfs.NOT_DIR, path)
-        sb, root = self._new_fs(fs, fs_options)
+        sb, root = self._new_fs(fs, fs_options, where=inode)
         m = Mount(sb, root, bool(readonly), parent, inode)
-        root.parent = root
         inode.mounted = m
         self._invalidate()
 

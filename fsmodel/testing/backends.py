@@ -112,3 +112,205 @@ def fresh_host_factory(situation: Situation):
                 yield host
 
     return make
+
+
+class OsBackend:
+    """The syscall-shaped interface, made through Python's ``os`` inside fake_linux().
+
+    Every call goes through the patched ``os`` functions where ``os`` can
+    express it (``os.getxattr`` and ``os.listxattr`` always use a 64 KiB
+    buffer); calls with other buffer sizes go to the handle's kernel model,
+    which ``os`` cannot reach.
+    """
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.kernel = handle.kernel_model
+
+    def become(self, uid, gid=None, groups=(), caps=None):
+        return self.handle.become(uid, gid, groups, caps)
+
+    def mount(self, path, fs, readonly=False, **options):
+        return self.handle.mount(path, fs, readonly, **options)
+
+    def remount(self, path, readonly):
+        return self.handle.remount(path, readonly)
+
+    def set_flags(self, path, immutable=False, append=False):
+        return self.handle.set_flags(path, immutable, append)
+
+    def mkdir(self, path, mode):
+        os.mkdir(path, mode)
+
+    def mknod(self, path, mode, device=0):
+        os.mknod(path, mode, device)
+
+    def symlink(self, target, path):
+        os.symlink(target, path)
+
+    def link(self, src, dst):
+        os.link(src, dst, follow_symlinks=False)
+
+    def unlink(self, path):
+        os.unlink(path)
+
+    def rmdir(self, path):
+        os.rmdir(path)
+
+    def rename(self, old, new):
+        os.rename(old, new)
+
+    def chmod(self, path, mode):
+        os.chmod(path, mode)
+
+    def chown(self, path, uid, gid):
+        os.chown(path, uid, gid)
+
+    def lchown(self, path, uid, gid):
+        os.lchown(path, uid, gid)
+
+    def stat(self, path):
+        return os.stat(path)
+
+    def lstat(self, path):
+        return os.lstat(path)
+
+    def open(self, path, flags, mode=0o666):
+        return os.open(path, flags, mode)
+
+    def close(self, fd):
+        os.close(fd)
+
+    def umask(self, mask):
+        return os.umask(mask)
+
+    def chdir(self, path):
+        os.chdir(path)
+
+    def setxattr(self, path, name, value, flags=0):
+        os.setxattr(path, name, value, flags)
+
+    def lsetxattr(self, path, name, value, flags=0):
+        os.setxattr(path, name, value, flags, follow_symlinks=False)
+
+    def fsetxattr(self, fd, name, value, flags=0):
+        os.setxattr(fd, name, value, flags)
+
+    def getxattr(self, path, name, size=65536):
+        if size == 65536:
+            return os.getxattr(path, name)
+        return self.kernel.getxattr(path, name, size)
+
+    def lgetxattr(self, path, name, size=65536):
+        if size == 65536:
+            return os.getxattr(path, name, follow_symlinks=False)
+        return self.kernel.lgetxattr(path, name, size)
+
+    def fgetxattr(self, fd, name, size=65536):
+        if size == 65536:
+            return os.getxattr(fd, name)
+        return self.kernel.fgetxattr(fd, name, size)
+
+    def listxattr(self, path, size=65536):
+        if size == 65536:
+            return os.listxattr(path)
+        return self.kernel.listxattr(path, size)
+
+    def llistxattr(self, path, size=65536):
+        if size == 65536:
+            return os.listxattr(path, follow_symlinks=False)
+        return self.kernel.llistxattr(path, size)
+
+    def flistxattr(self, fd, size=65536):
+        if size == 65536:
+            return os.listxattr(fd)
+        return self.kernel.flistxattr(fd, size)
+
+    def removexattr(self, path, name):
+        os.removexattr(path, name)
+
+    def lremovexattr(self, path, name):
+        os.removexattr(path, name, follow_symlinks=False)
+
+    def fremovexattr(self, fd, name):
+        os.removexattr(fd, name)
+
+
+def fake_linux_factory(situation: Situation):
+    """Fresh fake_linux() environments, driven through Python's ``os`` (OsBackend)."""
+    from ..fake import fake_linux
+
+    @contextlib.contextmanager
+    def make():
+        with fake_linux(situation.fs, situation.kernel, **situation.options) as handle:
+            yield OsBackend(handle)
+
+    return make
+
+
+class _Unpatched:
+    """A backend whose every call runs with pyfakefs paused (for the real kernel's
+    backend when it is compared with fake_linux() in the same process)."""
+
+    def __init__(self, backend):
+        self._backend = backend
+
+    def __getattr__(self, name):
+        attr = getattr(self._backend, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            with _paused():
+                result = attr(*args, **kwargs)
+            if name == "become":
+                return _PausedContext(result)
+            return result
+
+        return call
+
+
+class _PausedContext:
+    def __init__(self, cm):
+        self._cm = cm
+
+    def __enter__(self):
+        with _paused():
+            return self._cm.__enter__()
+
+    def __exit__(self, *exc):
+        with _paused():
+            return self._cm.__exit__(*exc)
+
+
+@contextlib.contextmanager
+def _paused():
+    from pyfakefs.fake_filesystem_unittest import Patcher
+
+    patcher = Patcher.PATCHER
+    if patcher is None or Patcher.REF_COUNT == 0 or getattr(patcher, "_paused", False) \
+            or not getattr(patcher, "_patching", False):
+        yield
+        return
+    patcher.pause()
+    try:
+        yield
+    finally:
+        patcher.resume()
+
+
+def unpatched_factory(factory):
+    """``factory``'s backends, immune to a pyfakefs patcher running around them."""
+
+    @contextlib.contextmanager
+    def make():
+        with _paused():
+            cm = factory()
+            backend = cm.__enter__()
+        try:
+            yield _Unpatched(backend)
+        finally:
+            with _paused():
+                cm.__exit__(None, None, None)
+
+    return make
