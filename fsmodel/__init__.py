@@ -7,6 +7,9 @@
   directory (root only), so any call sequence can run on both and be compared.
 * :func:`explain` — what one xattr call returns on a given file, filesystem,
   caller and kernel, and why.
+* :func:`fake_linux` — pyfakefs with the same rules: Python's own ``os``
+  behaves as on ext4/tmpfs/xfs/btrfs in anyone's tests (also the ``linux_fs``
+  pytest fixture).
 """
 
 from ._rules.codecs import acl_value, fcaps_value
@@ -25,6 +28,7 @@ __all__ = [
     "XATTR_REPLACE",
     "acl_value",
     "explain",
+    "fake_linux",
     "fcaps_value",
 ]
 
@@ -35,4 +39,8 @@ def __getattr__(name):
         from .host import HostKernel
 
         return HostKernel
+    if name == "fake_linux":
+        from .fake import fake_linux
+
+        return fake_linux
     raise AttributeError(f"module 'fsmodel' has no attribute {name!r}")

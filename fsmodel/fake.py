@@ -365,6 +365,14 @@ class FakeKernel(SimKernel):
             for name, value in existing.items():
                 inode.sb.fs.store(inode.sb.state, inode, name, bytes(value))
 
+    def _lookup(self, path, follow: bool):
+        # No path cache: pyfakefs' own functions (builtin open, pathlib, shutil) change
+        # the tree behind the kernel's back, so every lookup walks it afresh.
+        w = self._walk(path, follow)
+        if w.inode is None:
+            _fail(vfs.NO_ENTRY, path)
+        return w.mount, w.inode
+
     # -- mounts: a mount is a directory of pyfakefs' tree seen as another filesystem
     def mount(self, path: str, fs: str, readonly: bool = False, **fs_options) -> None:
         refused = vfs.mount_capable(self._cred)
@@ -438,6 +446,15 @@ class FakeKernel(SimKernel):
 
         inode = _inode_of(f)
         return OpenFile(self._mount_of(inode), inode, os.O_RDWR, getattr(wrapper, "file_path", None))
+
+    def _detach(self, fd: int) -> None:
+        """Hand ``fd`` over to a file object pyfakefs made on it (builtin open)."""
+        known = self._fds.pop(fd, None)
+        if known is not None:
+            known.inode.opens -= 1
+        wrappers = self.pfs.open_files[fd]
+        if wrappers and len(wrappers) > 1:
+            wrappers.pop(0)  # ours, opened first; the file object's stays
 
     def _mount_of(self, inode) -> Mount:
         node = inode
@@ -699,6 +716,76 @@ class FakeLinuxOs(FakeOsModule):
         self.kernel.close(fd)
 
 
+_MODE_FLAGS = {"r": os.O_RDONLY, "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+               "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND, "x": os.O_WRONLY | os.O_CREAT | os.O_EXCL}
+
+
+def _open_flags(mode: str):
+    """open()'s mode string -> (os.open flags, the mode to wrap the fd with), or None."""
+    if not isinstance(mode, str) or len(set(mode)) != len(mode) or set(mode) - set("rwxabt+"):
+        return None
+    kinds = [c for c in mode if c in "rwxa"]
+    if len(kinds) != 1 or ("b" in mode and "t" in mode):
+        return None
+    flags = _MODE_FLAGS[kinds[0]]
+    if "+" in mode:
+        flags = (flags & ~os.O_ACCMODE) | os.O_RDWR
+    return flags, mode.replace("x", "w")
+
+
+def _kernel_open(original):
+    """Wrap pyfakefs' ``fake_open`` (behind builtin open, io.open and pathlib's
+    open/read_*/write_*): on a filesystem with a fake_linux() kernel, a path is
+    opened through the kernel (os.open semantics: creation, truncation,
+    permissions, read-only mounts, immutable and append-only inodes) and the
+    descriptor is wrapped as pyfakefs does.  Other filesystems are untouched."""
+    from pyfakefs.helpers import is_called_from_skipped_module
+
+    def fake_open(filesystem, skip_names, file, mode="r", buffering=-1, encoding=None,
+                  errors=None, newline=None, closefd=True, opener=None,
+                  is_fake_open_code=False):
+        ref = filesystem.__dict__.get("_fsmodel_kernel")
+        kernel = ref() if ref is not None else None
+        parsed = _open_flags(mode)
+        if (kernel is None or opener is not None or is_fake_open_code or parsed is None
+                or isinstance(file, int)
+                or is_called_from_skipped_module(skip_names=skip_names,
+                                                 case_sensitive=filesystem.is_case_sensitive)):
+            return original(filesystem, skip_names, file, mode, buffering, encoding, errors,
+                            newline, closefd, opener, is_fake_open_code)
+        flags, fd_mode = parsed
+        fd = kernel.open(_path(file), flags, 0o666)
+        try:
+            wrapped = original(filesystem, skip_names, fd, fd_mode, buffering, encoding, errors,
+                               newline, True)
+        except BaseException:
+            kernel.close(fd)
+            raise
+        kernel._detach(fd)
+        wrapped.name = file
+        return wrapped
+
+    fake_open.__wrapped__ = original
+    return fake_open
+
+
+@contextlib.contextmanager
+def _open_through_kernel():
+    """Install the fake_open wrapper in pyfakefs' io and pathlib fakes while inside."""
+    from pyfakefs import fake_io, fake_pathlib
+
+    modules = [m for m in (fake_io, fake_pathlib) if hasattr(m, "fake_open")]
+    saved = [m.fake_open for m in modules]
+    for m in modules:
+        if not hasattr(m.fake_open, "__wrapped__"):
+            m.fake_open = _kernel_open(m.fake_open)
+    try:
+        yield
+    finally:
+        for m, original in zip(modules, saved):
+            m.fake_open = original
+
+
 # -------------------------------------------------------------- the handle
 
 class FakeLinux:
@@ -752,11 +839,12 @@ def fake_linux(fs: str = "ext4", kernel: str = DEFAULT_KERNEL, uid: int = 0, gid
         raise RuntimeError("fake_linux() needs pyfakefs: pip install 'pyfakefs>=6.3,<6.4'")
     running = _ffu.Patcher.PATCHER is not None and _ffu.Patcher.REF_COUNT > 0
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_open_through_kernel())
         if running:
             patcher = _ffu.Patcher.PATCHER
             stack.enter_context(_joined(patcher))
         else:
-            patcher = stack.enter_context(_ffu.Patcher(modules_to_patch={"os": FakeLinuxOs}))
+            patcher = stack.enter_context(_ffu.Patcher(modules_to_patch=_MODULES))
         pfs = patcher.fs
         model = FakeKernel(pfs, fs, kernel, fresh=not running, **fs_options)
         if not running:
@@ -779,22 +867,28 @@ def _linux_tmp(pfs) -> None:
     inode.uid = inode.gid = 0
 
 
+#: The fake modules fake_linux() installs in pyfakefs' Patcher.
+_MODULES = {"os": FakeLinuxOs}
+
+
 @contextlib.contextmanager
 def _joined(patcher):
-    """Swap a running Patcher's fake os for FakeLinuxOs, and back on exit."""
-    fake_os = patcher.fake_modules["os"]
-    saved_class = fake_os.__class__
+    """Swap a running Patcher's fake os and io for fsmodel's, and back on exit."""
+    swapped = {name: patcher.fake_modules[name].__class__ for name in _MODULES
+               if name in patcher.fake_modules}
     saved_classes = dict(patcher._fake_module_classes)
     saved_functions = patcher._fake_module_functions
-    fake_os.__class__ = FakeLinuxOs
-    patcher._fake_module_classes["os"] = FakeLinuxOs
+    for name in swapped:
+        patcher.fake_modules[name].__class__ = _MODULES[name]
+        patcher._fake_module_classes[name] = _MODULES[name]
     patcher._fake_module_functions = {}
     patcher._init_fake_module_functions()
     patcher.patch_functions()
     try:
         yield
     finally:
-        fake_os.__class__ = saved_class
+        for name, cls in swapped.items():
+            patcher.fake_modules[name].__class__ = cls
         patcher._fake_module_classes.clear()
         patcher._fake_module_classes.update(saved_classes)
         patcher._fake_module_functions = saved_functions

@@ -9,7 +9,7 @@ import fsmodel.testing
 def test_public_names():
     assert set(fsmodel.__all__) == {
         "Check", "HostKernel", "Rule", "SimKernel", "Verdict", "XATTR_CREATE", "XATTR_REPLACE",
-        "acl_value", "explain", "fcaps_value",
+        "acl_value", "explain", "fake_linux", "fcaps_value",
     }
     for name in fsmodel.__all__:
         assert getattr(fsmodel, name) is not None

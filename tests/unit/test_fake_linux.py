@@ -273,3 +273,63 @@ def test_model_interface_is_reachable():
         assert k.listxattr("/f", 0) == 9
         v = k.explain("lsetxattr", "/f", "user.abc", b"", 1)
         assert v.rule.id == "R5.1-create-exists"
+
+
+def test_builtin_open_goes_through_the_kernel():
+    with fake_linux("ext4") as linux:
+        os.umask(0o022)
+        with open("/f", "w") as f:
+            f.write("hello")
+        assert f.name == "/f"
+        assert stat.S_IMODE(os.stat("/f").st_mode) == 0o644
+        linux.set_flags("/f", immutable=True)
+        err(errno.EPERM, open, "/f", "a")
+        err(errno.EPERM, pathlib.Path("/f").write_text, "x")
+        assert open("/f").read() == "hello"
+        linux.set_flags("/f", append=True)
+        err(errno.EPERM, open, "/f", "w")  # append-only: no truncation
+        with open("/f", "a") as f:
+            f.write("!")
+        linux.set_flags("/f")
+        os.mkdir("/ro")
+        linux.mount("/ro", "tmpfs")
+        pathlib.Path("/ro/x").write_text("1")
+        linux.remount("/ro", True)
+        err(errno.EROFS, open, "/ro/y", "w")
+        err(errno.EROFS, open, "/ro/x", "r+")
+        assert open("/ro/x").read() == "1"
+        with linux.become(1000):
+            err(errno.EACCES, open, "/f", "a")
+            err(errno.EACCES, open, "/new", "w")
+        with linux.become(1000, caps=["CAP_DAC_OVERRIDE"]):
+            with open("/f", "a") as f:
+                f.write("?")
+        assert open("/f").read() == "hello!?"
+        err(errno.EEXIST, open, "/f", "x")
+        err(errno.EISDIR, open, "/ro", "w")
+        with pytest.raises(ValueError):
+            open("/f", "rw")
+
+
+def test_fd_functions_and_process_state():
+    with fake_linux("tmpfs") as linux:
+        os.makedirs("/a/b/c")
+        os.makedirs("/a/b/c", exist_ok=True)
+        err(errno.EEXIST, os.makedirs, "/a/b/c")
+        pathlib.Path("/a/f").write_text("x")
+        fd = os.open("/a/f", os.O_RDWR)
+        os.fchmod(fd, 0o600)
+        os.fchown(fd, 1000, 1000)
+        st = os.fstat(fd)
+        assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o600, 1000, 1000)
+        with linux.become(1001):
+            err(errno.EPERM, os.fchmod, fd, 0o777)
+        os.close(fd)
+        err(errno.EBADF, os.fstat, fd)
+        os.chdir("/a/b")
+        os.mkdir("rel")
+        assert os.path.isdir("/a/b/rel")
+        assert os.umask(0o077) == 0 and os.umask(0) == 0o077
+        opath = os.open("/a/f", getattr(os, "O_PATH", 0o10000000))
+        err(errno.EBADF, os.getxattr, opath, "user.a")
+        os.close(opath)
