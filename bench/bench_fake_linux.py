@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import timeit
 
 from pyfakefs.fake_filesystem_unittest import Patcher
 
+from _timing import per_call
 from fsmodel import fake_linux
 
 
-def per_call(fn, number, repeat):
-    return statistics.median(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
 
 
 def measure(path, number, repeat):

@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import stat
 import sys
 import tempfile
-import timeit
 
 import fsmodel
+from _timing import per_call
 
 
-def per_call(fn, number: int, repeat: int) -> float:
-    times = timeit.repeat(fn, number=number, repeat=repeat)
-    return statistics.median(times) / number * 1e6
 
 
 def main(argv=None) -> int:

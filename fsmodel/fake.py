@@ -34,13 +34,10 @@ files it creates natively (``open(..., "w")``) get the right owner.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import stat as _stat
-import sys
 import weakref
 
-from ._rules.constants import S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG
+from ._rules.constants import S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT
 from ._rules.kernel import DEFAULT_KERNEL
 from ._sim.kernel import Mount, SimKernel, Super, _fail
 from ._rules import vfs
@@ -374,23 +371,16 @@ class FakeKernel(SimKernel):
         return w.mount, w.inode
 
     # -- mounts: a mount is a directory of pyfakefs' tree seen as another filesystem
-    def mount(self, path: str, fs: str, readonly: bool = False, **fs_options) -> None:
-        refused = vfs.mount_capable(self._cred)
-        if refused is not None:
-            _fail(refused, path)
-        parent, inode = self._lookup(path, True)
-        if inode.mode & S_IFMT != S_IFDIR:
-            _fail(vfs.NOT_DIR, path)
+    def _mount_on(self, parent, inode, fs, fs_options, readonly, path) -> None:
         if inode.children:
             raise ValueError(f"fake_linux mounts need an empty directory; {path!r} is not empty")
         covered_mode = (inode.mode, inode.uid, inode.gid, inode.iflags)
         sb, root = self._new_fs(fs, fs_options, where=inode)
-        m = Mount(sb, root, bool(readonly), parent, None)
+        m = Mount(sb, root, readonly, parent, None)
         covered = CoveredDir(root, m)
         covered.mode, covered.uid, covered.gid, covered.iflags = covered_mode
         m.mountpoint = covered
         root.f.__dict__["_fsmodel_covered"] = covered
-        self._invalidate()
 
     # -- file descriptors: pyfakefs' table is the truth
     def _install(self, mount, inode, flags, path) -> int:

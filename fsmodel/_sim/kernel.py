@@ -959,10 +959,14 @@ class SimKernel:
         parent, inode = self._lookup(path, True)
         if inode.mode & S_IFMT != S_IFDIR:
             _fail(vfs.NOT_DIR, path)
-        sb, root = self._new_fs(fs, fs_options, where=inode)
-        m = Mount(sb, root, bool(readonly), parent, inode)
-        inode.mounted = m
+        self._mount_on(parent, inode, fs, fs_options, bool(readonly), path)
         self._invalidate()
+
+    def _mount_on(self, parent: Mount, inode, fs: str, fs_options: dict, readonly: bool,
+                  path: str) -> None:
+        """Cover the directory ``inode`` with a fresh filesystem (a storage hook)."""
+        sb, root = self._new_fs(fs, fs_options, where=inode)
+        inode.mounted = Mount(sb, root, readonly, parent, inode)
 
     def remount(self, path: str, readonly: bool) -> None:
         refused = vfs.mount_capable(self._cred)
