@@ -333,3 +333,12 @@ def test_fd_functions_and_process_state():
         opath = os.open("/a/f", getattr(os, "O_PATH", 0o10000000))
         err(errno.EBADF, os.getxattr, opath, "user.a")
         os.close(opath)
+
+
+def test_overrides_honour_pyfakefs_skip_logic():
+    """Calls from modules pyfakefs skips go to the real os, as for its own methods."""
+    from fsmodel.fake import FakeLinuxOs
+
+    for name in ("setxattr", "getxattr", "listxattr", "removexattr", "mkfifo", "mknod",
+                 "chmod", "chown", "open", "stat"):
+        assert hasattr(getattr(FakeLinuxOs, name), "__wrapped__"), name
