@@ -198,7 +198,6 @@ def _check_size(size):
     return size
 
 
-_KINDS = {"set": "set", "get": "get", "list": "list", "remove": "remove"}
 _CALLS = {}
 for _op in ("set", "get", "list", "remove"):
     for _how, _prefix in (("path", ""), ("nofollow", "l"), ("fd", "f")):
@@ -842,12 +841,6 @@ class SimKernel:
             inode.iflags = new
         finally:
             self.close(fd)
-
-    def get_flags(self, path: str) -> dict:
-        """The inode's immutable and append-only flags."""
-        _, inode = self._lookup(path, True)
-        return {"immutable": bool(inode.iflags & FS_IMMUTABLE_FL),
-                "append": bool(inode.iflags & FS_APPEND_FL)}
 
     # ------------------------------------------------------------ files
     def open(self, path: str, flags: int, mode: int = 0o666) -> int:

@@ -84,3 +84,25 @@ def test_tmpfs_inode_pool():
 def test_unreachable_entries_name_real_tests():
     for rule_id, where in UNREACHABLE.items():
         assert where.startswith("unreachable:") or where in globals(), rule_id
+
+
+def test_tree_walks_every_entry_once_sorted_with_xattrs():
+    import stat
+
+    k = fsmodel.SimKernel("ext4")
+    k.mkdir("/b", 0o755)
+    k.mknod("/b/f", stat.S_IFREG | 0o644)
+    k.symlink("f", "/a")
+    k.setxattr("/b/f", "user.x", b"1")
+    k.mkdir("/b/m", 0o755)
+    k.mount("/b/m", "tmpfs")
+    k.mknod("/b/m/t", stat.S_IFIFO | 0o644)
+    rows = [(path, stat.S_IFMT(st.st_mode), xattrs) for path, st, xattrs in k.tree("/")]
+    assert rows == [
+        ("/", stat.S_IFDIR, {}),
+        ("/a", stat.S_IFLNK, {}),
+        ("/b", stat.S_IFDIR, {}),
+        ("/b/f", stat.S_IFREG, {"user.x": b"1"}),
+        ("/b/m", stat.S_IFDIR, {}),
+        ("/b/m/t", stat.S_IFIFO, {}),
+    ]
