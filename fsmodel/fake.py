@@ -543,7 +543,8 @@ class FakeLinuxOs(FakeOsModule):
     def dir():
         names = FakeOsModule.dir()
         return names + [n for n in ("mkfifo", "mknod", "lchown", "fchown", "fchmod", "link",
-                                    "getxattr", "setxattr", "listxattr", "removexattr")
+                                    "getxattr", "setxattr", "listxattr", "removexattr",
+                                    "readlink", "listdir")
                         if n not in names]
 
     @property
@@ -692,6 +693,20 @@ class FakeLinuxOs(FakeOsModule):
         f = k._file(fd)
         return k._stat(f.mount, f.inode)
 
+    def readlink(self, path, *, dir_fd=None):
+        path = self._with_dir_fd(path, self.readlink, dir_fd)
+        if isinstance(path, bytes):
+            return os.fsencode(self.kernel.readlink(os.fsdecode(path)))
+        return self.kernel.readlink(path)
+
+    def listdir(self, path="."):
+        path = _path(path)
+        k = self.kernel
+        if isinstance(path, int):
+            f = k._file(path)
+            return sorted(f.inode.children or ())
+        return k.listdir(path)
+
     def umask(self, mask):
         return self.kernel.umask(mask)
 
@@ -704,6 +719,14 @@ class FakeLinuxOs(FakeOsModule):
 
     def close(self, fd):
         self.kernel.close(fd)
+
+    def write(self, fd, data):
+        k = self.kernel
+        known = k._fds.get(fd) if isinstance(fd, int) else None
+        if known is not None and (known.flags & os.O_ACCMODE not in (os.O_WRONLY, os.O_RDWR)
+                                  or known.flags & _O_PATH):
+            _fail(vfs.BAD_FD, fd)
+        return super().write(fd, data)
 
 
 _MODE_FLAGS = {"r": os.O_RDONLY, "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,

@@ -268,6 +268,15 @@ class _Helper:
     def op_chdir(self, path):
         os.chdir(path)
 
+    def op_readlink(self, path):
+        return os.readlink(path)
+
+    def op_listdir(self, path):
+        return sorted(os.listdir(path))
+
+    def op_write(self, fd, data):
+        return os.write(self.fd(fd), data)
+
     def op_set_flags(self, path, immutable, append):
         _change_flags(path, immutable, append)
 
@@ -635,6 +644,16 @@ class HostKernel:
 
     def chdir(self, path: str) -> None:
         self._call("chdir", (path,), path)
+
+    def readlink(self, path: str) -> str:
+        return self._call("readlink", (path,), path)
+
+    def listdir(self, path: str) -> list[str]:
+        """The names in the directory ``path`` (sorted; '.' and '..' left out)."""
+        return self._call("listdir", (path,), path)
+
+    def write(self, fd: int, data: bytes) -> int:
+        return self._call("write", (fd,), _c_int(fd, "fd"), bytes(data))
 
     # -- namespace
 

@@ -87,6 +87,18 @@ def may_follow_link(cred: Cred, dir_inode, link, protected_symlinks: int) -> Rul
     return SYMLINK_PROTECTED
 
 
+NOT_LINK = _r("N-not-link", errno.EINVAL, "readlink of something that is not a symlink.",
+              "fs/stat.c: do_readlinkat")
+NO_READ_DIR = _r("N-readdir-permission", errno.EACCES,
+                 "Reading a directory's entries needs read permission on it.",
+                 "fs/namei.c: generic_permission")
+
+
+def may_readdir(cred: Cred, dir_inode) -> Rule | None:
+    """Opening a directory to list it needs read permission (MAY_READ)."""
+    return NO_READ_DIR if generic_permission(cred, dir_inode, MAY_READ) else None
+
+
 def may_lookup(cred: Cred, dir_inode) -> Rule | None:
     """``may_lookup``: search permission on each directory walked through."""
     if generic_permission(cred, dir_inode, MAY_EXEC):

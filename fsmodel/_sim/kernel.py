@@ -935,6 +935,30 @@ class SimKernel:
         f.inode.opens -= 1
         self._release(f.mount, f.inode)
 
+    def readlink(self, path: str) -> str:
+        mount, inode = self._lookup(path, False)
+        if inode.mode & S_IFMT != S_IFLNK:
+            _fail(vfs.NOT_LINK, path)
+        return inode.target
+
+    def listdir(self, path: str) -> list[str]:
+        """The names in the directory ``path`` (sorted; '.' and '..' left out)."""
+        mount, inode = self._lookup(path, True)
+        if inode.mode & S_IFMT != S_IFDIR:
+            _fail(vfs.NOT_DIR, path)
+        if vfs.may_readdir(self._cred, inode) is not None:
+            _fail(vfs.NO_READ_DIR, path)
+        return sorted(inode.children)
+
+    def write(self, fd: int, data: bytes) -> int:
+        """Append ``data`` to the file (contents are not kept, only the size)."""
+        f = self._file(fd)
+        if f.flags & _O_ACCMODE not in (os.O_WRONLY, os.O_RDWR):
+            _fail(vfs.BAD_FD, fd)
+        if f.inode.mode & S_IFMT == S_IFREG:
+            f.inode.size += len(data)
+        return len(data)
+
     def chdir(self, path: str) -> None:
         mount, inode = self._lookup(path, True)
         if inode.mode & S_IFMT != S_IFDIR:

@@ -187,6 +187,15 @@ class OsBackend:
     def chdir(self, path):
         os.chdir(path)
 
+    def readlink(self, path):
+        return os.readlink(path)
+
+    def listdir(self, path):
+        return sorted(os.listdir(path))
+
+    def write(self, fd, data):
+        return os.write(fd, data)
+
     def setxattr(self, path, name, value, flags=0):
         os.setxattr(path, name, value, flags)
 

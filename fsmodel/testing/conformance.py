@@ -868,6 +868,27 @@ def large_values(k, s):
 # ------------------------------------------------------- other syscalls
 
 @check()
+def readlink_listdir_and_write(k, s):
+    """readlink answers only for symlinks, listdir needs read permission, write grows a file."""
+    f = prepare(k)
+    ok(k, "symlink", "../w/f", "/w/l")
+    same(ok(k, "readlink", "/w/l"), "../w/f", "readlink")
+    err(k, "readlink", f, code=errno.EINVAL)
+    same(ok(k, "listdir", "/w"), ["f", "l"], "listdir")
+    ok(k, "chmod", "/w", 0o711)
+    with k.become(1000):
+        err(k, "listdir", "/w", code=errno.EACCES)
+        same(ok(k, "readlink", "/w/l"), "../w/f", "readlink without read permission")
+    fd = ok(k, "open", f, os.O_WRONLY | os.O_TRUNC)
+    same(ok(k, "write", fd, b"12345"), 5, "bytes written")
+    ok(k, "close", fd)
+    same(ok(k, "stat", f).st_size, 5, "size after write")
+    fd = ok(k, "open", f, os.O_RDONLY)
+    err(k, "write", fd, b"x", code=errno.EBADF)
+    ok(k, "close", fd)
+
+
+@check()
 def special_files_and_permissions(k, s):
     """Device nodes need CAP_MKNOD (not the 0:0 whiteout); sticky directories protect entries."""
     prepare(k, 0o1777)
