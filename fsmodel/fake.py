@@ -343,7 +343,7 @@ class FakeKernel(SimKernel):
         if mode & S_IFMT == S_IFDIR:
             f = FakeDirectory("?", mode & 0o7777, filesystem=self.pfs)
         else:
-            f = FakeFile("?", mode, filesystem=self.pfs)
+            f = FakeFile("?", mode, contents=b"", filesystem=self.pfs)
         f.st_mode = mode
         f.st_uid, f.st_gid = uid, gid
         f.st_nlink = 0 if mode & S_IFMT == S_IFDIR else 1
