@@ -1,7 +1,8 @@
 """The ``fsmodel`` command line: a thin shell over the rules, the kernels and the tests.
 
-Exit codes: 0 success; 1 the thing checked failed (a crosscheck mismatch);
-2 bad input or usage, with one line on stderr and never a traceback.
+Exit codes: 0 success; 1 the thing checked failed (a crosscheck mismatch, an
+extraction failing as the runtime would, a --fail-on cell); 2 bad input or
+usage, with one line on stderr and never a traceback.
 """
 
 from __future__ import annotations
@@ -254,6 +255,374 @@ def crosscheck(configs, sequences, length, seed, directory, as_json):
                 click.echo("")
                 click.echo(str(m))
     sys.exit(1 if failed else 0)
+
+
+# ------------------------------------------------------------------ images
+
+def _names(kind):
+    """--policy / --host: repeatable, comma lists allowed, validated."""
+    def parse(ctx, param, values):
+        from .layer.hosts import get_host
+        from .layer.policies import get_policy
+
+        get = get_policy if kind == "policy" else get_host
+        out = []
+        for value in values:
+            for name in (v.strip() for v in value.split(",")):
+                if not name:
+                    continue
+                try:
+                    item = get(name)
+                except ValueError as exc:
+                    raise click.BadParameter(str(exc)) from None
+                if item not in out:
+                    out.append(item)
+        return out
+    return parse
+
+
+def _open_image(source):
+    from .layer.image import MalformedImage, open_image
+
+    try:
+        return open_image(source)
+    except FileNotFoundError:
+        raise BadInput(f"{source}: no such file or directory") from None
+    except IsADirectoryError:
+        raise BadInput(f"{source}: a directory that is not an OCI layout or docker save "
+                       f"directory") from None
+    except PermissionError as exc:
+        raise BadInput(f"{source}: {exc.strerror}") from None
+    except MalformedImage as exc:
+        raise BadInput(f"{source}: {exc}") from None
+
+
+def _bad_layer(source, exc):
+    return BadInput(f"{source}: {exc}")
+
+
+def _progress(total=None, unit="B", desc=""):
+    """A progress bar on stderr when it is a terminal (tqdm), else nothing."""
+    if not sys.stderr.isatty():
+        return None, (lambda: None)
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit=unit, unit_scale=unit == "B", desc=desc, leave=False,
+               file=sys.stderr)
+    return bar.update, bar.close
+
+
+def _describe_image(image, layers=None) -> str:
+    kinds = {"layer": "layer", "docker-save": "docker save archive",
+             "docker-save-oci": "docker save archive (OCI form)", "oci-layout": "OCI image layout"}
+    n = len(image.layers)
+    text = f"{image.source}: {kinds.get(image.kind, image.kind)}"
+    if image.ref:
+        text += f" {image.ref}"
+    text += f", {n} layer{'s' if n != 1 else ''}"
+    if layers is not None:
+        text += f", {sum(l.entries for l in layers)} entries"
+    return text
+
+
+@cli.command()
+@click.argument("source", type=click.Path(), metavar="SOURCE")
+@click.option("--policy", "policies", multiple=True, callback=_names("policy"),
+              metavar="POLICY", help="A runtime policy (repeat, or comma-separate) "
+              "[default: every policy].")
+@click.option("--host", "hosts", multiple=True, callback=_names("host"), metavar="HOST",
+              help="A host, root|rootless-FS[-KERNEL] (repeat, or comma-separate) "
+              "[default: the 8 named hosts].")
+@click.option("--fail-on", "fail_on", multiple=True, metavar="POLICY@HOST",
+              help="Exit 1 if this cell fails ('*' matches any policy or host); repeatable.")
+@click.option("--json", "as_json", is_flag=True, help="Print the cells as a JSON list.")
+def check(source, policies, hosts, fail_on, as_json):
+    """Which runtimes on which hosts fail to unpack SOURCE, and why.
+
+    SOURCE is a layer tar (plain, gzip, zstd, bzip2 or xz), a docker save
+    archive or an OCI image layout (directory or tar).  Each cell applies
+    the layers on a simulated host under a runtime's policy: ok, ok with N
+    warnings, or FAIL with the message the runtime prints.
+    """
+    from .layer import MalformedLayer
+    from .layer.check import check as run_check
+    from .layer.check import load_layers
+    from .layer.hosts import DEFAULT_HOSTS, get_host
+    from .layer.image import MalformedImage
+    from .layer.policies import POLICIES
+
+    policies = policies or list(POLICIES.values())
+    hosts = hosts or [get_host(h) for h in DEFAULT_HOSTS]
+    wanted = []
+    for item in fail_on:
+        p, sep, h = item.partition("@")
+        if not sep or not p or not h:
+            raise click.BadParameter(f"{item!r} is not POLICY@HOST", param_hint="'--fail-on'")
+        if p != "*" and p not in [x.name for x in policies]:
+            raise click.BadParameter(f"{item!r}: policy {p!r} is not in the matrix",
+                                     param_hint="'--fail-on'")
+        if h != "*" and h not in [x.name for x in hosts]:
+            raise click.BadParameter(f"{item!r}: host {h!r} is not in the matrix",
+                                     param_hint="'--fail-on'")
+        wanted.append((p, h))
+    image = _open_image(source)
+    with image:
+        update, done = _progress(desc="reading")
+        try:
+            layers = load_layers(image, update)
+        except (MalformedLayer, MalformedImage) as exc:
+            raise _bad_layer(source, exc) from None
+        finally:
+            done()
+    update, done = _progress(len(policies) * len(hosts), unit="cell", desc="checking")
+    try:
+        cells = run_check(layers, policies, hosts, update)
+    finally:
+        done()
+    failed = [c for c in cells if c.outcome == "fail"
+              and any(p in ("*", c.policy) and h in ("*", c.host) for p, h in wanted)]
+    if as_json:
+        click.echo(json.dumps([c.as_json() for c in cells], indent=2))
+    else:
+        click.echo(_describe_image(image, layers))
+        click.echo()
+        click.echo(_matrix(cells, policies, hosts))
+        details = _details(cells, hosts)
+        if details:
+            click.echo()
+            click.echo(details)
+    if failed:
+        names = ", ".join(f"{c.policy}@{c.host}" for c in failed)
+        click.echo(f"fsmodel: {len(failed)} cell(s) named by --fail-on failed: {names}", err=True)
+    sys.exit(1 if failed else 0)
+
+
+def _cell_text(cell) -> str:
+    if cell.outcome == "fail":
+        return "FAIL"
+    if cell.outcome == "warn":
+        return f"warn {len(cell.warnings)}"
+    return "ok"
+
+
+def _matrix(cells, policies, hosts) -> str:
+    by = {(c.policy, c.host): c for c in cells}
+    head = ["policy"] + [h.name for h in hosts]
+    rows = [[p.name] + [_cell_text(by[p.name, h.name]) for h in hosts] for p in policies]
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in [head] + rows]
+    return "\n".join(lines)
+
+
+def _details(cells, hosts) -> str:
+    groups: dict = {}
+    for c in cells:
+        if c.outcome == "ok":
+            continue
+        key = (c.outcome, c.policy, c.error, c.entry, c.xattr, c.errno, c.rule,
+               tuple(c.warnings) if c.outcome == "warn" else ())
+        groups.setdefault(key, []).append(c.host)
+    out = []
+    for (outcome, policy, error, entry, xattr, code, rule, warnings), where in groups.items():
+        on = "every host" if len(where) == len(hosts) and len(hosts) > 1 else ", ".join(where)
+        if outcome == "fail":
+            out.append(f"FAIL  {policy} on {on}:")
+            out.append(f"      {error}")
+            cause = [f"entry {entry}"] if entry else []
+            if xattr:
+                cause.append(f"xattr {xattr}")
+            why = ", ".join(cause)
+            if code:
+                why += f": {code}" + (f" (rule {rule})" if rule else "")
+            if why:
+                out.append(f"      {why}")
+        else:
+            out.append(f"warn  {policy} on {on}:")
+            out.extend(f"      {w}" for w in warnings)
+    return "\n".join(out)
+
+
+def _xattr_text(value: bytes) -> str:
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and text.isprintable():
+        return json.dumps(text)
+    return "0x" + value.hex()
+
+
+@cli.command()
+@click.argument("source", type=click.Path(), metavar="SOURCE")
+@click.option("--into", "into", type=click.Path(file_okay=False), metavar="DIR",
+              help="Unpack into DIR on the real filesystem (created if missing; must be empty "
+              "unless --onto).")
+@click.option("--onto", is_flag=True, help="DIR holds a rootfs: apply the layers onto it.")
+@click.option("--keep-partial", is_flag=True,
+              help="On failure keep what was unpacked (default: remove what was created).")
+@click.option("--policy", "policy_name", default="containerd", show_default=True,
+              metavar="POLICY", help="The runtime whose xattr policy to follow.")
+@click.option("--simulate", "simulate", metavar="HOST",
+              help="Unpack on a simulated HOST (e.g. root-ext4) and print the tree instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def extract(source, into, onto, keep_partial, policy_name, simulate, as_json):
+    """Unpack SOURCE's layers as a runtime would, confined to DIR.
+
+    Exit 0 when it succeeded (warnings on stderr), 1 when it failed as the
+    runtime would (what was created is removed unless --keep-partial), 2 for
+    bad input or usage.
+    """
+    from .layer.hosts import get_host
+    from .layer.policies import get_policy
+
+    try:
+        policy = get_policy(policy_name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--policy'") from None
+    if simulate and into:
+        raise click.UsageError("use either --into DIR or --simulate HOST")
+    if not simulate and not into:
+        raise click.UsageError("missing --into DIR (or --simulate HOST)")
+    host = None
+    if simulate:
+        try:
+            host = get_host(simulate)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--simulate'") from None
+    else:
+        into = os.path.abspath(into)
+        if os.path.lexists(into) and not os.path.isdir(into):
+            raise BadInput(f"--into {into}: not a directory")
+        if os.path.isdir(into) and os.listdir(into) and not onto:
+            raise BadInput(f"--into {into} is not empty (use --onto to apply onto an "
+                           f"existing rootfs)")
+    image = _open_image(source)
+    with image:
+        if host is not None:
+            _extract_simulated(source, image, policy, host, as_json)
+        else:
+            _extract_real(source, image, policy, into, keep_partial, as_json)
+
+
+def _run_extract(source, image, target, policy, privilege):
+    from .layer import MalformedLayer
+    from .layer.extract import extract as run_extract
+    from .layer.image import MalformedImage
+
+    update, done = _progress(desc="unpacking")
+    try:
+        return run_extract(image, target, policy, privilege=privilege, progress=update), None
+    except (MalformedLayer, MalformedImage) as exc:
+        return None, exc
+    finally:
+        done()
+
+
+def _report(outcome, as_json, extra=None):
+    data = outcome.as_json()
+    if extra:
+        data.update(extra)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        for w in data["warnings"]:
+            click.echo(f"warning: {w}", err=True)
+    return data
+
+
+def _extract_real(source, image, policy, into, keep_partial, as_json):
+    from .layer.dirtarget import DirTarget
+
+    created_dir = not os.path.exists(into)
+    try:
+        os.makedirs(into, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"--into {into}: {exc.strerror}") from None
+    root = os.geteuid() == 0
+    target = DirTarget(into, chown=root)
+    with target:
+        outcome, bad = _run_extract(source, image, target, policy, "root" if root else "rootless")
+        failed = bad is not None or not outcome.ok
+        removed = 0
+        if failed and not keep_partial:
+            removed = target.undo()
+    if failed and not keep_partial and created_dir:
+        try:
+            os.rmdir(into)
+        except OSError:
+            pass
+    if bad is not None:
+        raise _bad_layer(source, bad)
+    data = _report(outcome, as_json, {"into": into, "removed": removed,
+                                      "kept_partial": failed and keep_partial})
+    if outcome.ok:
+        if not as_json:
+            click.echo(f"{into}: {outcome.entries} entries from {outcome.layers} layer(s), "
+                       f"policy {policy.name}, {len(data['warnings'])} warning(s)")
+        sys.exit(0)
+    if not as_json:
+        _print_failure(data, policy)
+        if keep_partial:
+            click.echo(f"fsmodel: kept the partial rootfs in {into}", err=True)
+        else:
+            click.echo(f"fsmodel: removed the {removed} entries this run created", err=True)
+            if target.destroyed:
+                click.echo(f"fsmodel: {target.destroyed} pre-existing entries were replaced or "
+                           f"removed and cannot be restored", err=True)
+    sys.exit(1)
+
+
+def _print_failure(data, policy):
+    click.echo(f"{policy.tool}: {data['error']}", err=True)
+    cause = [f"entry {data['entry']}"] if data["entry"] else []
+    if data["xattr"]:
+        cause.append(f"xattr {data['xattr']}")
+    why = ", ".join(cause)
+    if data["errno"]:
+        why += f": {data['errno']}" + (f" (rule {data['rule']})" if data["rule"] else "")
+    if why:
+        click.echo(f"  {why}", err=True)
+
+
+def _extract_simulated(source, image, policy, host, as_json):
+    import stat as _stat
+
+    from .layer.apply import KernelTarget
+    from .layer.hosts import ROOTFS
+
+    with host.boot() as k:
+        outcome, bad = _run_extract(source, image, KernelTarget(k, ROOTFS), policy,
+                                    host.privilege)
+        if bad is not None:
+            raise _bad_layer(source, bad)
+        tree = []
+        for path, st, xattrs in k.tree(ROOTFS):
+            rel = path[len(ROOTFS):] or "/"
+            item = {"path": rel, "mode": _stat.filemode(st.st_mode), "uid": st.st_uid,
+                    "gid": st.st_gid, "size": st.st_size if _stat.S_ISREG(st.st_mode) else None,
+                    "target": k.readlink(path) if _stat.S_ISLNK(st.st_mode) else None,
+                    "rdev": (f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+                             if _stat.S_ISCHR(st.st_mode) or _stat.S_ISBLK(st.st_mode) else None),
+                    "xattrs": {n: _xattr_text(v) for n, v in sorted(xattrs.items())}}
+            tree.append(item)
+    data = _report(outcome, as_json, {"host": host.name, "tree": tree})
+    if not as_json:
+        click.echo(f"# {host.name}: {host.describe()}; policy {policy.name}")
+        for item in tree:
+            line = f"{item['mode']} {item['uid']}:{item['gid']}"
+            if item["size"] is not None:
+                line += f" {item['size']}"
+            if item["rdev"]:
+                line += f" {item['rdev']}"
+            line += f" {item['path']}"
+            if item["target"] is not None:
+                line += f" -> {item['target']}"
+            for n, v in item["xattrs"].items():
+                line += f"  {n}={v}"
+            click.echo(line)
+        if not outcome.ok:
+            _print_failure(data, policy)
+    sys.exit(0 if outcome.ok else 1)
 
 
 def main(argv=None):

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 
 from ._rules.constants import FILE_TYPES, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_ISVTX
+from ._rules.creds import USERNS_BASE
 from ._rules.verdict import Verdict
 from ._sim.kernel import _CALLS, SimKernel
 
@@ -43,7 +44,9 @@ class Scenario:
     The file is owned by ``owner:group`` with ``mode`` (0644, 0755 for
     directories); ``exists`` says whether ``name`` is already set on it
     (default: yes for get and remove, no for set).  The caller is
-    ``uid``/``gid``/``groups``/``caps`` as for ``become``.  ``preset`` is the
+    ``uid``/``gid``/``groups``/``caps``/``userns`` as for ``become``; with
+    ``userns`` the owner and the caller are ids of that user namespace (host
+    ids 100000 + id).  ``preset`` is the
     existing attribute's value (a valid one for the name by default).  For ``f*`` calls
     the file is opened by its owner (O_RDONLY, O_RDONLY|O_NONBLOCK for
     FIFOs, O_PATH where no open is possible).
@@ -62,6 +65,7 @@ class Scenario:
     gid: int | None = None
     groups: tuple = ()
     caps: tuple | None = None
+    userns: int = 0
     mode: int | None = None
     owner: int = 0
     group: int | None = None
@@ -111,7 +115,8 @@ class Scenario:
             k.mknod(TARGET, ftype | 0o644, 0)
         if ftype != S_IFLNK:
             k.chmod(TARGET, (self.mode & 0o7777) | (S_ISVTX if self.sticky else 0))
-        k.lchown(TARGET, self.owner, self.group)
+        base = USERNS_BASE if self.userns else 0
+        k.lchown(TARGET, self.owner + base, self.group + base)
         if self.exists:
             setter = k.setxattr if self.how == "path" else k.lsetxattr
             try:
@@ -124,7 +129,8 @@ class Scenario:
             k.set_flags(TARGET, immutable=self.immutable, append=self.append)
         target = TARGET
         if self.how == "fd":
-            with k.become(self.owner, self.group, caps=None if self.owner == 0 else ()):
+            with k.become(self.owner, self.group, caps=None if self.owner == 0 else (),
+                          userns=self.userns):
                 target = self._open(k, ftype)
         if self.readonly:
             k.remount(MOUNT if mount else "/", True)
@@ -149,7 +155,7 @@ class Scenario:
         return (target, self.name)
 
     def caller(self) -> tuple:
-        return (self.uid, self.gid, self.groups, self.caps)
+        return (self.uid, self.gid, self.groups, self.caps, self.userns)
 
     def run(self, k, mount: bool = True):
         """Build on ``k`` and make the call as the caller: the result, or raises OSError."""

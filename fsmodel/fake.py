@@ -309,6 +309,9 @@ class FakeChildren:
 class FakeKernel(SimKernel):
     """A simulated kernel whose inodes are pyfakefs' files (see the module doc)."""
 
+    # pyfakefs' own functions (builtin open, pathlib, shutil) change the tree behind it
+    _cache_dirs = False
+
     def __init__(self, pfs, fs: str = "ext4", kernel: str = DEFAULT_KERNEL, fresh: bool = True,
                  **fs_options):
         self.pfs = pfs

@@ -29,6 +29,29 @@ helper, unmounts what this instance mounted (newest first, lazily if busy), deta
 loop devices, deletes their images and clears immutable/append flags under *root*
 so that whoever created *root* can delete it.
 
+User namespaces.  ``become(..., userns=N)`` makes the calls in a second helper, in a user
+namespace whose ids 0..N-1 map to the host ids ``USERNS_BASE ..`` (100000, like a rootless
+runtime's /etc/subuid range).  A process can neither leave a user namespace nor create
+one while chrooted, so the main helper forks it per block: the child keeps an O_PATH fd
+of the chroot root, leaves the chroot through an fd of the real root that the main
+helper opened before its own chroot, ``fchdir``s back to its cwd while still
+privileged, ``unshare(CLONE_NEWUSER)``s, sets ``SECBIT_NO_SETUID_FIXUP`` again
+(unshare resets the securebits; it gives the full capability set of the new
+namespace) and reports.  The parent (root in the initial namespace) writes
+``/proc/<pid>/uid_map`` and ``gid_map`` (``0 100000 N``; being privileged over the
+parent namespace it needs no ``setgroups deny``); the child then ``chroot``s back
+through ``/proc/self/fd/<root fd>`` (its cwd is not checked again, as the kernel never
+checks a cwd when credentials change) and switches to the caller as above.  The parent
+talks to it over a socketpair of its own, which the main helper hands over with
+SCM_RIGHTS.  Being a fork, it starts with the caller's fds, cwd and umask; when the
+block ends it hands its fds (those ``open()`` made, and 0-2), an O_PATH fd of a cwd a
+``chdir()`` set and its umask back to the main helper over another socketpair, and the
+main helper installs them under the same numbers: fds and cwd carry over both ways, as
+in the simulation.  A block in a namespace of another size gets a new helper.
+``mount()``/``remount()`` in a namespace are made with mount(2) by that helper (the
+kernel refuses them).  Ids in calls and results are the namespace's view (stat shows
+an unmapped id as 65534).
+
 Needs root with CAP_SYS_ADMIN (see ``fsmodel._privilege``).
 """
 
@@ -47,6 +70,7 @@ import signal
 import socket
 import struct
 import threading
+import time
 import traceback
 import weakref
 from collections.abc import Iterable
@@ -55,7 +79,7 @@ from dataclasses import dataclass, field
 from fsmodel import _mounts
 from fsmodel._privilege import privilege_problem
 from fsmodel._rules.constants import CAP_NAMES, FS_APPEND_FL, FS_IMMUTABLE_FL
-from fsmodel._rules.creds import Cred
+from fsmodel._rules.creds import USERNS_BASE, Cred
 
 __all__ = ["HostKernel"]
 
@@ -71,6 +95,11 @@ _STATX_BASIC_STATS = 0x7FF
 _STATX_ATTR_IMMUTABLE = 0x10
 _STATX_ATTR_APPEND = 0x20
 _AT_SYMLINK_NOFOLLOW = 0x100
+
+_CLONE_NEWUSER = 0x10000000
+_MS_RDONLY, _MS_REMOUNT, _MS_BIND = 1, 32, 4096
+_MNT_DETACH = 2
+_SCM_CHUNK = 250  # fds per SCM_RIGHTS message (the kernel allows 253)
 
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _LENGTH = struct.Struct("!Q")
@@ -112,6 +141,10 @@ def _libc() -> ctypes.CDLL:
     libc.capget.argtypes = libc.capset.argtypes = cap_args
     libc.statx.argtypes = [c_int, c_char_p, c_int, ctypes.c_uint, c_void_p]
     libc.prctl.argtypes = [c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    libc.unshare.argtypes, libc.unshare.restype = [c_int], c_int
+    libc.mount.argtypes = [c_char_p, c_char_p, c_char_p, ctypes.c_ulong, c_void_p]
+    libc.mount.restype = c_int
+    libc.umount2.argtypes, libc.umount2.restype = [c_char_p, c_int], c_int
     return libc
 
 
@@ -165,14 +198,52 @@ def _change_flags(path: str, immutable: bool, append: bool, extra: int = 0) -> N
 # --------------------------------------------------------------------------- helper side
 
 
-class _Helper:
-    """The chrooted process that makes the calls; lives only in the forked child."""
+def _is_open(fd: int) -> bool:
+    try:
+        fcntl.fcntl(fd, fcntl.F_GETFD)
+    except OSError:
+        return False
+    return True
 
-    def __init__(self, channel: socket.socket, libc: ctypes.CDLL, permitted: int) -> None:
+
+def _move_to(fd: int, slot: int) -> int:
+    """Move *fd* to the number *slot* (close-on-exec); returns *slot*."""
+    if fd != slot:
+        os.dup2(fd, slot, inheritable=False)
+        os.close(fd)
+    return slot
+
+
+class _Helper:
+    """The chrooted process that makes the calls; lives only in the forked child.
+
+    The main helper and a user-namespace helper forked from it are both instances.
+    Private fds sit at the top of the fd range, out of the caller's way: the channel
+    to the parent (``high``), an O_PATH fd of the real root (``high - 1``, main
+    helper), the link between the main helper and a user-namespace helper
+    (``high - 2``), the namespace helper's pinned cwd (``high - 3``) and, until it
+    has re-entered the chroot, its fd of the chroot root (``high - 4``; the cwd
+    passes through ``high - 5`` on the way out).
+    """
+
+    def __init__(self, channel: socket.socket, libc: ctypes.CDLL, permitted: int,
+                 realroot: int | None = None) -> None:
         self.channel = channel
         self.libc = libc
         self.permitted = permitted
         self.caller = (0, 0, (), permitted)
+        self.high = channel.fileno()
+        self.realroot = realroot
+        self.private = {self.high} | ({realroot} if realroot is not None else set())
+        self.fds = {fd for fd in (0, 1, 2) if _is_open(fd)}  # the caller's open fds
+        self.pending_fd: socket.socket | None = None  # sent to the parent after a reply
+        # main helper: the user-namespace helper (pid, link) and the caller before it
+        self.child: tuple[int, socket.socket] | None = None
+        self.before_ns: tuple | None = None
+        # user-namespace helper: link to the main helper, pinned cwd, root to re-enter
+        self.link: socket.socket | None = None
+        self.cwd_pin: int | None = None
+        self.ns_dirs: tuple[int] | None = None
 
     def serve(self) -> None:
         """Answer requests until the parent closes its end."""
@@ -188,10 +259,17 @@ class _Helper:
                 _send(self.channel, reply)
             except Exception as exc:  # e.g. an unpicklable exception
                 _send(self.channel, ("raise", RuntimeError(f"HostKernel helper: {exc!r}")))
+            if self.pending_fd is not None:
+                pending, self.pending_fd = self.pending_fd, None
+                try:
+                    if reply[0] == "ok":
+                        socket.send_fds(self.channel, [b"F"], [pending.fileno()])
+                finally:
+                    pending.close()
 
     def fd(self, fd: int) -> int:
-        """The channel is not one of the caller's fds."""
-        if fd == self.channel.fileno():
+        """The helper's own fds are not the caller's."""
+        if fd in self.private:
             raise OSError(errno.EBADF, os.strerror(errno.EBADF))
         return fd
 
@@ -219,6 +297,195 @@ class _Helper:
             return os.path.realpath(path, strict=True)
         finally:
             self.switch(*previous)
+
+    # -- user namespaces: the main helper's side
+
+    def op_userns_start(self) -> int:
+        """Fork the user-namespace helper; it unshares and waits for its id maps.
+
+        Returns its pid; its end of a new channel follows the reply (SCM_RIGHTS).
+        """
+        if self.child is not None or self.realroot is None:
+            raise RuntimeError("HostKernel helper: a user-namespace helper is already running")
+        self.before_ns = self.caller
+        self.switch(0, 0, (), self.permitted)
+        to_parent, direct = socket.socketpair()
+        link, link_child = socket.socketpair()
+        try:
+            pid = os.fork()
+        except BaseException:
+            for sock in (to_parent, direct, link, link_child):
+                sock.close()
+            self.switch(*self.before_ns)
+            raise
+        if pid == 0:  # the user-namespace helper: never returns into serve() above
+            status = 1
+            try:
+                to_parent.close()
+                link.close()
+                self._userns_child(direct, link_child)
+                status = 0
+            except BaseException:
+                with contextlib.suppress(BaseException):
+                    traceback.print_exc()
+            finally:
+                os._exit(status)
+        direct.close()
+        link_child.close()
+        report = _receive(link)
+        if report is None or report[0] != "ok":
+            to_parent.close()
+            link.close()
+            _reap(pid)
+            self.switch(*self.before_ns)
+            if report is None:
+                raise RuntimeError("HostKernel: the user-namespace helper exited during start-up")
+            raise report[1]
+        slot = _move_to(link.detach(), self.high - 2)
+        self.private.add(slot)
+        self.child = (pid, socket.socket(fileno=slot))
+        self.pending_fd = to_parent
+        return pid
+
+    def op_userns_import(self) -> None:
+        """Take over the fds, cwd and umask the user-namespace helper exported; end it."""
+        if self.child is None:
+            raise RuntimeError("HostKernel helper: no user-namespace helper is running")
+        link = self.child[1]
+        try:
+            message = _receive(link)
+            if message is None:
+                raise RuntimeError("HostKernel: the user-namespace helper exited while "
+                                   "handing its state back")
+            _, mask, numbers, has_cwd = message
+            total = len(numbers) + has_cwd
+            received: list[int] = []
+            while len(received) < total:
+                data, fds, _, _ = socket.recv_fds(link, 1, min(_SCM_CHUNK, total - len(received)),
+                                                  socket.MSG_CMSG_CLOEXEC)
+                received += fds
+                if not data:
+                    break
+            if len(received) != total:
+                for fd in received:
+                    os.close(fd)
+                raise RuntimeError("HostKernel: the user-namespace helper's fds were lost")
+            cwd = received.pop() if has_cwd else None
+            self._install(numbers, received)
+            if cwd is not None:
+                try:
+                    os.fchdir(cwd)
+                finally:
+                    os.close(cwd)
+            os.umask(mask)
+        finally:
+            self._end_child()
+
+    def op_userns_abort(self) -> None:
+        """End the user-namespace helper without taking anything over."""
+        if self.child is not None:
+            self._end_child()
+
+    def _end_child(self) -> None:
+        pid, link = self.child
+        self.child = None
+        self.private.discard(link.fileno())
+        link.close()
+        _reap(pid)
+        self.switch(*self.before_ns)
+
+    def _install(self, numbers: list[int], received: list[int]) -> None:
+        """Make the caller's fds exactly *received*, under the numbers *numbers*."""
+        for fd in self.fds - set(numbers):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if numbers:
+            targets, top = set(numbers), max(numbers) + 1
+            moved = []
+            for fd in received:  # get them out of the way of the numbers they go to
+                if fd in targets:
+                    fd = _move_to(fd, fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, top))
+                moved.append(fd)
+            for fd, number in zip(moved, numbers):
+                os.dup2(fd, number, inheritable=False)
+                os.close(fd)
+        self.fds = set(numbers)
+
+    # -- user namespaces: the namespace helper's side
+
+    def _userns_child(self, direct: socket.socket, link: socket.socket) -> None:
+        """Body of the user-namespace helper: leave the chroot, unshare, report, serve."""
+        high = self.high
+        self.channel.close()  # the main helper's channel is not ours
+        self.channel = socket.socket(fileno=_move_to(direct.detach(), high))
+        self.link = socket.socket(fileno=_move_to(link.detach(), high - 2))
+        try:
+            flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+            root = _move_to(os.open("/", flags), high - 4)
+            cwd = _move_to(os.open(".", flags), high - 5)
+            self.ns_dirs = (root,)
+            self.private = {high, high - 2, root}
+            # unshare(CLONE_NEWUSER) refuses a chrooted caller: back to the real root,
+            # then into the caller's cwd while still privileged (the kernel does not
+            # check a cwd again when credentials change, so neither may we).
+            os.fchdir(self.realroot)
+            os.chroot(".")
+            os.fchdir(cwd)
+            os.close(cwd)
+            os.close(self.realroot)
+            self.realroot = None
+            _check(self.libc.unshare(_CLONE_NEWUSER))
+            # The new namespace's credentials: every capability, default securebits.
+            _check(self.libc.prctl(_PR_SET_SECUREBITS, _SECBIT_NO_SETUID_FIXUP, 0, 0, 0))
+        except Exception as exc:
+            _send(self.link, ("raise", exc))
+            return
+        _send(self.link, ("ok", None))
+        self.serve()
+
+    def op_userns_setup(self, uid: int, gid: int, groups: tuple[int, ...], caps: int) -> int:
+        """Once the id maps are written: back into the chroot, become the caller."""
+        (root,) = self.ns_dirs
+        try:
+            os.chroot(f"/proc/self/fd/{root}")  # keeps the cwd
+        except FileNotFoundError:  # no /proc: through the root, then back to the cwd
+            cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.fchdir(root)
+                os.chroot(".")
+                os.fchdir(cwd)
+            finally:
+                os.close(cwd)
+        os.close(root)
+        self.private.discard(root)
+        self.ns_dirs = None
+        self.permitted = _capget(self.libc)[1]
+        self.switch(uid, gid, groups, caps)
+        return self.permitted
+
+    def op_userns_export(self) -> None:
+        """Send the caller's fds, a cwd ``chdir()`` set and the umask to the main helper."""
+        mask = os.umask(0)
+        os.umask(mask)
+        numbers = sorted(self.fds)
+        fds = numbers + ([self.cwd_pin] if self.cwd_pin is not None else [])
+        _send(self.link, ("state", mask, numbers, self.cwd_pin is not None))
+        for start in range(0, len(fds), _SCM_CHUNK):
+            socket.send_fds(self.link, [b"F"], fds[start:start + _SCM_CHUNK])
+
+    def op_mount_probe(self, path: bytes, fs: bytes, readonly: bool) -> None:
+        """mount(2) as the caller; a namespace caller is refused (EPERM)."""
+        _check(self.libc.mount(b"fsmodel", path, fs, _MS_RDONLY if readonly else 0, None))
+        self.libc.umount2(path, _MNT_DETACH)
+        raise RuntimeError("HostKernel: mount(2) unexpectedly succeeded in a user namespace "
+                           "(unmounted again)")
+
+    def op_remount_probe(self, path: bytes, readonly: bool) -> None:
+        flags = _MS_REMOUNT | _MS_BIND | (_MS_RDONLY if readonly else 0)
+        _check(self.libc.mount(None, path, None, flags, None))
+        raise RuntimeError("HostKernel: a remount unexpectedly succeeded in a user namespace")
+
+    # -- the calls
 
     def op_mkdir(self, path, mode):
         os.mkdir(path, mode)
@@ -257,16 +524,23 @@ class _Helper:
         return os.lstat(path)
 
     def op_open(self, path, flags, mode):
-        return os.open(path, flags, mode)
+        fd = os.open(path, flags, mode)
+        self.fds.add(fd)
+        return fd
 
     def op_close(self, fd):
         os.close(self.fd(fd))
+        self.fds.discard(fd)
 
     def op_umask(self, mask):
         return os.umask(mask)
 
     def op_chdir(self, path):
         os.chdir(path)
+        if self.link is not None:  # a namespace helper hands its cwd back by an fd
+            pin = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            self.cwd_pin = _move_to(pin, self.high - 3)
+            self.private.add(self.cwd_pin)
 
     def op_readlink(self, path):
         return os.readlink(path)
@@ -307,6 +581,14 @@ class _Helper:
         _check(getattr(self.libc, prefix + "removexattr")(target, name))
 
 
+def _reap(pid: int) -> None:
+    """Kill and wait for a child."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
 def _helper_main(channel: socket.socket, root: str) -> None:
     """Body of the forked child: isolate, chroot, report, serve."""
     gc.disable()  # never finalize objects inherited from the parent
@@ -321,16 +603,22 @@ def _helper_main(channel: socket.socket, root: str) -> None:
         libc = _libc()
         _check(libc.prctl(_PR_SET_SECUREBITS, _SECBIT_NO_SETUID_FIXUP, 0, 0, 0))
         permitted = _capget(libc)[1]
+        # An fd of the real root, for a user-namespace helper to leave the chroot by.
+        realroot = _move_to(os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), high - 1)
         os.chroot(root)
         os.chdir("/")
         os.umask(0)
-        helper = _Helper(channel, libc, permitted)
+        helper = _Helper(channel, libc, permitted, realroot)
         helper.switch(0, 0, (), permitted)
     except Exception as exc:
         _send(channel, ("raise", exc))
         return
     _send(channel, ("ok", permitted))
-    helper.serve()
+    try:
+        helper.serve()
+    finally:
+        if helper.child is not None:  # the parent went away inside a namespace block
+            _reap(helper.child[0])
 
 
 def _pack(message: object) -> bytes:
@@ -375,6 +663,10 @@ class _State:
     channel: socket.socket | None = None
     mounts: list[_mounts.Mount] = field(default_factory=list)
     flags_used: bool = False  # set_flags() was called: the root may hold undeletable inodes
+    # The user-namespace helper (a child of the main helper), while a caller is in one:
+    ns_size: int = 0  # its number of mapped ids; 0: none
+    ns_pid: int | None = None
+    ns_channel: socket.socket | None = None  # None while ns_size is set: contact was lost
 
 
 def _teardown(state: _State) -> None:
@@ -382,9 +674,29 @@ def _teardown(state: _State) -> None:
     if os.getpid() != state.owner:  # a forked child must not undo its parent's mounts
         return
     problems: list[str] = []
+    grandchild = state.ns_pid
+    if state.ns_channel is not None:
+        state.ns_channel.close()
+        state.ns_channel = None
+    if grandchild is not None:  # not reaped yet (the main helper reaps it), so still ours
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(grandchild, signal.SIGKILL)
+    state.ns_pid, state.ns_size = None, 0
     if state.channel is not None:
         state.channel.close()
         state.channel = None
+    if state.pid is not None and grandchild is not None:
+        # The main helper sees the closed channel, reaps the namespace helper and
+        # exits; a zombie orphaned to init might never be reaped here.
+        for _ in range(200):
+            try:
+                done = os.waitpid(state.pid, os.WNOHANG)[0] != 0
+            except ChildProcessError:
+                done = True
+            if done:
+                state.pid = None
+                break
+            time.sleep(0.005)
     if state.pid is not None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(state.pid, signal.SIGKILL)
@@ -440,6 +752,15 @@ def _filesystem_of(path: str) -> str:
     return fstype
 
 
+def _kernel_caps() -> int:
+    """Every capability the running kernel knows (a user namespace's full set)."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return (1 << (int(f.read()) + 1)) - 1
+    except (OSError, ValueError):
+        return (1 << (max(CAP_NAMES) + 1)) - 1
+
+
 def _c_string(value: object, what: str) -> bytes:
     """*value* encoded as os does it, refusing NUL as os does."""
     data = os.fsencode(value)
@@ -464,13 +785,16 @@ def _buffer_size(size: object) -> int:
     return size
 
 
+_Caller = tuple  # (uid, gid, groups, caps mask, userns)
+
+
 class _Become:
     """The context manager ``HostKernel.become()`` returns; reusable and nestable."""
 
-    def __init__(self, kernel: HostKernel, caller: tuple[int, int, tuple[int, ...], int]) -> None:
+    def __init__(self, kernel: HostKernel, caller: _Caller) -> None:
         self._kernel = kernel
         self._caller = caller
-        self._saved: list[tuple[int, int, tuple[int, ...], int]] = []
+        self._saved: list[_Caller] = []
 
     def __enter__(self) -> HostKernel:
         self._saved.append(self._kernel._caller)
@@ -492,7 +816,8 @@ class HostKernel:
 
     Every call runs in a helper process chrooted to *root* (absolute paths start at
     *root*), with umask 0 and the caller set by ``become()`` (initially uid 0, gid 0, no
-    supplementary groups, every capability this process holds).  Failures raise
+    supplementary groups, every capability this process holds; ``userns=N`` puts the
+    caller in a user namespace, served by a helper of its own).  Failures raise
     ``OSError(errno, os.strerror(errno), path)`` with the kernel's errno.  Use it as a
     context manager or call ``close()``: that stops the helper and undoes ``mount()``.
 
@@ -513,7 +838,7 @@ class HostKernel:
         self._state = _State(self.root)
         self._finalizer = weakref.finalize(self, _teardown, self._state)
         self._permitted = self._start()
-        self._caller = (0, 0, (), self._permitted)
+        self._caller = (0, 0, (), self._permitted, 0)
 
     def __repr__(self) -> str:
         status = "closed" if not self._finalizer.alive else f"fs={self.fs!r}"
@@ -552,37 +877,106 @@ class HostKernel:
         return reply[1]
 
     def _call(self, op: str, filenames: tuple, *args: object) -> object:
+        """Make the call in the helper of the current caller (a user-namespace one or not)."""
+        return self._call_in(bool(self._state.ns_size), op, filenames, *args)
+
+    def _call_in(self, ns: bool, op: str, filenames: tuple, *args: object,
+                 with_fd: bool = False) -> object:
+        """Make the call in the main helper (*ns* false) or the user-namespace helper.
+
+        *with_fd*: an fd follows a successful reply (SCM_RIGHTS); returns (value, fd).
+        """
         request = _pack((op, args))  # an unpicklable argument fails here, harmlessly
+        state = self._state
+        attr = "ns_channel" if ns else "channel"
+        fd = None
         with self._lock:
-            channel = self._state.channel
+            channel = getattr(state, attr)
             if channel is None:
+                if ns and state.channel is not None:
+                    raise RuntimeError("lost contact with the HostKernel user-namespace helper")
                 raise ValueError("operation on a closed (or broken) HostKernel")
             try:
                 channel.sendall(request)
                 reply = _receive(channel)
+                if with_fd and reply is not None and reply[0] == "ok":
+                    _, fds, _, _ = socket.recv_fds(channel, 1, 1, socket.MSG_CMSG_CLOEXEC)
+                    if len(fds) != 1:
+                        raise OSError(errno.EPROTO, "no fd came with the reply")
+                    fd = fds[0]
             except BaseException as exc:
                 # Interrupted or cut off mid-exchange: the channel is out of step for good.
-                self._state.channel = None
+                setattr(state, attr, None)
                 channel.close()
                 if isinstance(exc, OSError):
                     raise RuntimeError("lost contact with the HostKernel helper") from exc
                 raise
             if reply is None:
-                self._state.channel = None
+                setattr(state, attr, None)
                 channel.close()
                 raise RuntimeError("the HostKernel helper process exited unexpectedly")
         kind, value = reply
         if kind == "ok":
-            return value
+            return (value, fd) if with_fd else value
         if kind == "errno":
             if len(filenames) == 2:
                 raise OSError(value, os.strerror(value), filenames[0], None, filenames[1])
             raise OSError(value, os.strerror(value), *filenames)
         raise value
 
-    def _switch(self, caller: tuple[int, int, tuple[int, ...], int]) -> None:
-        self._call("become", (), *caller)
+    def _switch(self, caller: _Caller) -> None:
+        uid, gid, groups, caps, userns = caller
+        state = self._state
+        if state.ns_size and state.ns_size != userns:
+            self._userns_stop()
+        if userns and not state.ns_size:
+            self._userns_start(caller)
+        else:
+            self._call("become", (), uid, gid, groups, caps)
         self._caller = caller
+
+    # -- user namespaces (see the module docstring)
+
+    def _userns_start(self, caller: _Caller) -> None:
+        uid, gid, groups, caps, userns = caller
+        state = self._state
+        pid, fd = self._call_in(False, "userns_start", (), with_fd=True)
+        state.ns_size, state.ns_pid = userns, pid
+        state.ns_channel = socket.socket(fileno=fd)
+        try:
+            for name in ("uid_map", "gid_map"):
+                map_fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(map_fd, f"0 {USERNS_BASE} {userns}\n".encode())
+                finally:
+                    os.close(map_fd)
+            self._call_in(True, "userns_setup", (), uid, gid, groups, caps)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._userns_end(export=False)
+            raise
+
+    def _userns_stop(self) -> None:
+        """Leave the user namespace: its fds, cwd and umask go back to the main helper."""
+        if self._state.ns_channel is None:
+            self._userns_end(export=False)
+            raise RuntimeError("lost contact with the HostKernel user-namespace helper: the "
+                               "fds, cwd and umask of its calls are lost")
+        self._userns_end(export=True)
+
+    def _userns_end(self, export: bool) -> None:
+        state = self._state
+        if export:
+            try:
+                self._call_in(True, "userns_export", ())
+            except BaseException:
+                self._userns_end(export=False)
+                raise
+        channel = state.ns_channel
+        state.ns_channel, state.ns_pid, state.ns_size = None, None, 0
+        if channel is not None:
+            channel.close()
+        self._call_in(False, "userns_import" if export else "userns_abort", ())
 
     def _host_path(self, path: str, *, allow_root: bool) -> str:
         """The real path of the directory *path* names inside the root."""
@@ -614,6 +1008,7 @@ class HostKernel:
         gid: int | None = None,
         groups: Iterable[int] = (),
         caps: Iterable[str] | None = None,
+        userns: int = 0,
     ) -> _Become:
         """A context manager that makes the calls inside it as another caller.
 
@@ -623,20 +1018,34 @@ class HostKernel:
         exceptions); nesting and re-entering work.  A capability this process itself does
         not hold (here e.g. CAP_SYS_RESOURCE may be withheld by the sandbox) cannot be
         granted: ValueError.
+
+        *userns* N > 0: the caller is in a user namespace mapping its ids 0..N-1 to the
+        host ids ``USERNS_BASE ..`` (uid, gid and *groups* must be mapped); *caps* are the
+        namespace's capabilities (every one the kernel knows for uid 0 with caps None).
+        The calls run in a helper made for the namespace; fds, cwd and umask carry over.
         """
-        cred = Cred.make(uid, gid, groups, caps)
-        if caps is None and cred.uid == 0:
-            mask = self._permitted
+        groups = tuple(groups)  # may be an iterator
+        cred = Cred.make(uid, gid, groups, caps, userns)  # validates, as SimKernel does
+        # The ids as the caller names them (the namespace's view; a Cred may hold host ids).
+        uid, gid, groups = int(uid), int(uid if gid is None else gid), {int(g) for g in groups}
+        if userns:
+            unmapped = sorted(g for g in groups if not 0 <= g < userns)
+            if unmapped:
+                raise ValueError(f"groups={unmapped} are not mapped in a user namespace of "
+                                 f"{userns} ids")
+            mask = cred.caps & _kernel_caps()
+            missing = cred.caps & ~mask if caps is not None else 0
+            what = "the running kernel does not know"
+        elif caps is None and uid == 0:
+            mask, missing = self._permitted, 0
         else:
             mask = cred.caps
             missing = mask & ~self._permitted
-            if missing:
-                names = ", ".join(CAP_NAMES[bit] for bit in sorted(CAP_NAMES) if missing >> bit & 1)
-                raise ValueError(
-                    f"caps={caps!r}, but this process does not hold {names}, "
-                    "so HostKernel cannot grant it"
-                )
-        return _Become(self, (cred.uid, cred.gid, tuple(sorted(cred.groups)), mask))
+            what = "this process does not hold"
+        if missing:
+            names = ", ".join(CAP_NAMES[bit] for bit in sorted(CAP_NAMES) if missing >> bit & 1)
+            raise ValueError(f"caps={caps!r}, but {what} {names}, so HostKernel cannot grant it")
+        return _Become(self, (uid, gid, tuple(sorted(groups)), mask, int(userns)))
 
     def umask(self, mask: int) -> int:
         """Set the umask; returns the previous one (0 at start)."""
@@ -784,11 +1193,18 @@ class HostKernel:
         btrfs ``nodesize``).  The mount lasts until ``close()``.
         """
         _mounts.check_request(fs, fs_options)
+        if self._state.ns_size:  # mount(2) from the namespace; the kernel refuses it
+            self._call("mount_probe", (path,), _c_string(path, "path"), _c_string(fs, "fs"),
+                       bool(readonly))
+            return
         target = self._host_path(path, allow_root=False)
         self._state.mounts.append(_mounts.mount_fresh(fs, target, readonly, **fs_options))
 
     def remount(self, path: str, readonly: bool) -> None:
         """Make the mount on *path* (inside or at the root) read-only or read-write."""
+        if self._state.ns_size:  # the kernel refuses it from the namespace
+            self._call("remount_probe", (path,), _c_string(path, "path"), bool(readonly))
+            return
         _mounts.remount(self._host_path(path, allow_root=True), readonly)
 
     def set_flags(self, path: str, immutable: bool = False, append: bool = False) -> None:

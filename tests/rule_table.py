@@ -15,6 +15,7 @@ EQUIV_ACL = acl_value((ACL_USER_OBJ, 7, None), (ACL_GROUP_OBJ, 5, None), (ACL_OT
 BAD_ORDER_ACL = acl_value((ACL_GROUP_OBJ, 4, None), (ACL_USER_OBJ, 6, None), (ACL_OTHER, 4, None))
 V2 = fcaps_value(permitted=1 << 10)
 V3_ROOT0 = fcaps_value(permitted=1 << 10, rootid=0)
+NS = 65536
 
 ROWS = [
     # ---- set: single rules
@@ -237,6 +238,44 @@ ROWS = [
      "R4.3-fcaps-read-invalid"),
     ("get-fcaps-v3-rewritten", dict(call="getxattr", name=CAPS, preset=V3_ROOT0, size=20), None,
      "ok-get"),
+    # ---- security.selinux: SELinux built in, no policy loaded (as on the reference kernel)
+    ("set-selinux-owner", dict(call="setxattr", name="security.selinux", owner=1000,
+                               uid=1000, caps=()), None, "ok-set"),
+    ("set-selinux-fowner", dict(call="setxattr", name="security.selinux", uid=1000,
+                                caps=("CAP_FOWNER",)), None, "ok-set"),
+    ("set-selinux-other", dict(call="setxattr", name="security.selinux", **U1000), "EPERM",
+     "R4.1-selinux-label"),
+    ("remove-selinux-other", dict(call="removexattr", name="security.selinux", **U1000),
+     "EPERM", "R4.1-selinux-label"),
+    ("userns-set-selinux-owner", dict(call="setxattr", name="security.selinux", userns=NS),
+     None, "ok-set"),
+    # ---- a caller in a user namespace (rootless runtimes): ids 0..65535 -> host 100000..
+    ("userns-get-fcaps-v2", dict(call="getxattr", name=CAPS, userns=NS), None, "ok-get"),
+    ("userns-get-fcaps-foreign-v3", dict(call="getxattr", name=CAPS, userns=NS,
+                                         preset=fcaps_value(permitted=1 << 10, rootid=5000)),
+     "EOVERFLOW", "R4.3-fcaps-read-overflow"),
+    ("userns-set-fcaps-v2", dict(call="setxattr", name=CAPS, value=V2, userns=NS), None,
+     "ok-set"),
+    ("userns-set-fcaps-v3-mapped", dict(call="setxattr", name=CAPS, userns=NS,
+                                        value=fcaps_value(permitted=1 << 10, rootid=7)),
+     None, "ok-set"),
+    ("userns-set-fcaps-v3-unmapped", dict(call="setxattr", name=CAPS, userns=NS,
+                                          value=fcaps_value(permitted=1 << 10, rootid=NS)),
+     "EINVAL", "R4.2-fcaps-rootid"),
+    ("userns-set-fcaps-unmapped-owner", dict(call="setxattr", name=CAPS, value=V2, userns=NS,
+                                             owner=NS), "EPERM", "R4.2-fcaps-setfcap"),
+    ("userns-set-trusted", dict(call="setxattr", name="trusted.a", userns=NS), "EPERM",
+     "R3.3-trusted-write"),
+    ("userns-get-trusted", dict(call="getxattr", name="trusted.a", userns=NS), "ENODATA",
+     "R3.3-trusted-read"),
+    ("userns-set-security", dict(call="setxattr", name="security.a", userns=NS), "EPERM",
+     "R4.1-security-write"),
+    ("userns-set-user-symlink", dict(call="lsetxattr", type="symlink", userns=NS), "EPERM",
+     "R3.4-user-file-type"),
+    ("userns-dac-override-mapped", dict(call="setxattr", mode=0, owner=1000, userns=NS), None,
+     "ok-set"),
+    ("userns-dac-unmapped-owner", dict(call="setxattr", mode=0o644, owner=NS, userns=NS),
+     "EACCES", "R3.5-dac-write"),
     ("get-immutable-ok", dict(call="getxattr", immutable=True, exists=True), None, "ok-get"),
     ("get-rofs-ok", dict(call="getxattr", readonly=True, exists=True), None, "ok-get"),
     ("get-ramfs", dict(call="getxattr", fs="ramfs", exists=False), "EOPNOTSUPP",

@@ -108,6 +108,20 @@ def acl_valid(acl: Acl) -> int:
     return 0 if state == 0 else errno.EINVAL
 
 
+def acl_map_ids(acl: Acl, convert) -> "Acl | None":
+    """The ACL with the ids of its named entries passed through ``convert``
+    (``make_kuid``/``from_kuid`` across a user namespace); None if one has no
+    mapping (``convert`` returned None)."""
+    out = []
+    for tag, perm, ident in acl:
+        if ident is not None:
+            ident = convert(ident)
+            if ident is None:
+                return None
+        out.append((tag, perm, ident))
+    return tuple(out)
+
+
 def acl_encode(acl: Acl) -> bytes:
     """``posix_acl_to_xattr``: what getxattr returns (ids of *_OBJ entries are -1)."""
     out = [struct.pack("<I", POSIX_ACL_XATTR_VERSION)]
@@ -233,21 +247,39 @@ def fcaps_rootid(value: bytes) -> int:
     return struct.unpack_from("<I", value, 20)[0] if len(value) == XATTR_CAPS_SZ_3 else 0
 
 
-def fcaps_read_back(value: bytes) -> bytes | int:
-    """``cap_inode_getsecurity`` in the initial namespace: the value a read returns.
+def fcaps_read_back(value: bytes, userns: int = 0, base: int = 0) -> bytes | int:
+    """``cap_inode_getsecurity``: the value a read returns (or an errno).
 
-    v2 -> as stored; v3 whose rootid is 0 -> rewritten as a 20-byte v2 value;
-    v3 with another rootid -> as stored; anything else (an empty value) -> EINVAL.
+    The stored root uid (0 for v2) is a host id.  Seen from a user namespace
+    mapping ``userns`` ids at host id ``base`` (0: the initial namespace): a
+    root uid mapped to a non-zero id -> a v3 value naming that id; the root of
+    the caller's namespace or of an ancestor -> a 20-byte v2 value; any other
+    -> EOVERFLOW.  Not a valid v2/v3 value (e.g. empty) -> EINVAL.
     """
     version = fcaps_version(value)
-    if version == 2:
-        return value
-    if version == 3:
-        if fcaps_rootid(value) != 0:
+    if not version:
+        return errno.EINVAL
+    root = fcaps_rootid(value)
+    if userns:
+        mapped = root - base if base <= root < base + userns else None
+    else:
+        mapped = root
+    if mapped is not None and mapped != 0:
+        if version == 3 and mapped == root:
+            return value
+        return fcaps_to_v3(value, mapped)
+    if root == 0 or (userns and root == base):
+        if version == 2:
             return value
         magic = VFS_CAP_REVISION_2 | (_magic(value) & VFS_CAP_FLAGS_EFFECTIVE)
         return struct.pack("<I", magic) + value[4:20]
-    return errno.EINVAL
+    return errno.EOVERFLOW
+
+
+def fcaps_to_v3(value: bytes, rootid: int) -> bytes:
+    """A valid v2/v3 value rewritten as v3 naming ``rootid`` (``cap_convert_nscap``)."""
+    magic = VFS_CAP_REVISION_3 | (_magic(value) & VFS_CAP_FLAGS_EFFECTIVE)
+    return struct.pack("<I", magic) + value[4:20] + struct.pack("<I", rootid)
 
 
 def fcaps_value(permitted: int = 0, inheritable: int = 0, effective: bool = False,

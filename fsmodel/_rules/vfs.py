@@ -158,7 +158,8 @@ def may_mknod(mode: int) -> Rule | None:
 
 def mknod_capable(cred: Cred, mode: int, device: int) -> Rule | None:
     t = mode & S_IFMT
-    if t in (S_IFCHR, S_IFBLK) and not (t == S_IFCHR and device == 0) and not cred.caps & CAP_MKNOD:
+    if t in (S_IFCHR, S_IFBLK) and not (t == S_IFCHR and device == 0) \
+            and not cred.capable(CAP_MKNOD):
         return MKNOD_CAP
     return None
 
@@ -187,7 +188,7 @@ def new_inode_owner(cred: Cred, dir_inode, mode: int) -> tuple[int, int, int]:
     """``inode_init_owner`` after ``mode_strip_sgid``: (uid, gid, mode) of a new inode."""
     if (mode & (S_ISGID | 0o010)) == (S_ISGID | 0o010) and mode & S_IFMT != S_IFDIR \
             and dir_inode.mode & S_ISGID and not cred.in_group(dir_inode.gid) \
-            and not cred.caps & CAP_FSETID:
+            and not cred.capable_wrt(CAP_FSETID, dir_inode):
         mode &= ~S_ISGID
     if dir_inode.mode & S_ISGID:
         gid = dir_inode.gid
@@ -233,7 +234,7 @@ def may_delete(cred: Cred, dir_inode, victim, isdir: bool) -> Rule | None:
     if dir_inode.iflags & FS_APPEND_FL:
         return DELETE_IMMUTABLE
     if dir_inode.mode & S_ISVTX and cred.uid != victim.uid and cred.uid != dir_inode.uid \
-            and not cred.caps & CAP_FOWNER:
+            and not cred.capable_wrt(CAP_FOWNER, victim):
         return STICKY_DELETE
     if victim.iflags & (FS_IMMUTABLE_FL | FS_APPEND_FL):
         return DELETE_IMMUTABLE
@@ -257,7 +258,9 @@ CHMOD_OWNER = _r("A-chmod-owner", errno.EPERM,
 CHOWN_PERM = _r("A-chown", errno.EPERM,
                 "Changing the owner needs CAP_CHOWN (an owner may only change the group to one "
                 "of their groups).", f"{_A}: chown_ok / chgrp_ok")
-CHOWN_INVALID = _r("A-chown-invalid", errno.EINVAL, "The uid or gid is not a valid id.",
+CHOWN_INVALID = _r("A-chown-invalid", errno.EINVAL,
+                   "The uid or gid is not a valid id (or is not mapped in the caller's user "
+                   "namespace).",
                    "fs/open.c: chown_common")
 FLAGS_NOTTY = _r("I-fileattr-unsupported", errno.ENOTTY,
                  "This inode type or filesystem has no inode flags (FS_IOC_SETFLAGS).",
@@ -300,7 +303,7 @@ def chmod_mode(cred: Cred, inode, mode: int) -> int | Rule:
     if not owner_or_capable(cred, inode):
         return CHMOD_OWNER
     new = (inode.mode & S_IFMT) | (mode & 0o7777)
-    if not cred.in_group(inode.gid) and not cred.caps & CAP_FSETID:
+    if not cred.in_group(inode.gid) and not cred.capable_wrt(CAP_FSETID, inode):
         new &= ~S_ISGID
     return new
 
@@ -312,7 +315,7 @@ def truncate_kills(cred: Cred, inode) -> int:
     callers with CAP_FSETID keep both.  (File capabilities are dropped regardless.)
     """
     mode = inode.mode
-    if mode & S_IFMT != S_IFREG or cred.caps & CAP_FSETID:
+    if mode & S_IFMT != S_IFREG or cred.capable_wrt(CAP_FSETID, inode):
         return mode
     mode &= ~S_ISUID
     if mode & S_ISGID and (mode & 0o010 or not cred.in_group(inode.gid)):
@@ -329,8 +332,14 @@ def chown_result(cred: Cred, inode, uid: int, gid: int, fs=None) -> tuple[int, i
     """
     uid = -1 if uid == 0xFFFFFFFF else uid  # (uid_t)-1
     gid = -1 if gid == 0xFFFFFFFF else gid
-    if uid != -1 and not 0 <= uid < 0xFFFFFFFF or gid != -1 and not 0 <= gid < 0xFFFFFFFF:
-        return CHOWN_INVALID
+    if uid != -1:
+        uid = cred.to_kuid(uid) if 0 <= uid < 0xFFFFFFFF else None
+        if uid is None:
+            return CHOWN_INVALID
+    if gid != -1:
+        gid = cred.to_kuid(gid) if 0 <= gid < 0xFFFFFFFF else None
+        if gid is None:
+            return CHOWN_INVALID
     change_uid = uid != -1
     change_gid = gid != -1
     if (change_uid or change_gid) and inode.iflags & (FS_IMMUTABLE_FL | FS_APPEND_FL):
@@ -346,10 +355,10 @@ def chown_result(cred: Cred, inode, uid: int, gid: int, fs=None) -> tuple[int, i
             mode &= ~S_ISUID
             kill_mode = True
         if mode & S_ISGID and (mode & 0o010 or not (cred.in_group(inode.gid)
-                                                   or cred.caps & CAP_FSETID)):
+                                                   or cred.capable_wrt(CAP_FSETID, inode))):
             mode &= ~S_ISGID
             kill_mode = True
-    caps = cred.caps
+    caps = cred.caps_over(inode)
     if change_uid and not ((cred.uid == inode.uid and new_uid == inode.uid) or caps & CAP_CHOWN):
         return CHOWN_PERM
     if change_gid and not ((cred.uid == inode.uid and (new_gid == inode.gid or cred.in_group(new_gid)))
@@ -379,7 +388,7 @@ def set_flags_check(cred: Cred, inode, fs, new_flags: int) -> Rule | None:
     if not owner_or_capable(cred, inode):
         return FLAGS_OWNER
     if (inode.iflags ^ new_flags) & (FS_IMMUTABLE_FL | FS_APPEND_FL) \
-            and not cred.caps & CAP_LINUX_IMMUTABLE:
+            and not cred.capable(CAP_LINUX_IMMUTABLE):
         return FLAGS_CAP
     if fs.immutable_is_final and inode.iflags & new_flags & FS_IMMUTABLE_FL \
             and inode.iflags != new_flags:
@@ -388,7 +397,7 @@ def set_flags_check(cred: Cred, inode, fs, new_flags: int) -> Rule | None:
 
 
 def mount_capable(cred: Cred) -> Rule | None:
-    return None if cred.caps & CAP_SYS_ADMIN else MOUNT_PERM
+    return None if cred.capable(CAP_SYS_ADMIN) else MOUNT_PERM
 
 
 # -------------------------------------------------------------------- open

@@ -57,6 +57,7 @@ from .constants import (
     XATTR_SIZE_MAX,
 )
 from .creds import generic_permission
+from .creds import USERNS_BASE
 from .verdict import Check, Rule
 
 ACL_ACCESS = codecs.ACL_ACCESS
@@ -302,7 +303,7 @@ def write_permission(c):
     if kind == SECURITY_OR_SYSTEM:
         return None
     if kind == TRUSTED:
-        return None if c.cred.caps & CAP_SYS_ADMIN else TRUSTED_WRITE
+        return None if c.cred.capable(CAP_SYS_ADMIN) else TRUSTED_WRITE
     mode = inode.mode
     if kind == USER:
         t = mode & S_IFMT
@@ -311,7 +312,7 @@ def write_permission(c):
                 return USER_TYPE_WRITE
             if mode & S_ISVTX and t == S_IFDIR:
                 cred = c.cred
-                if cred.uid != inode.uid and not cred.caps & CAP_FOWNER:
+                if not cred.owns_or_capable(CAP_FOWNER, inode):
                     return STICKY
     return DAC_WRITE if generic_permission(c.cred, inode, MAY_WRITE) else None
 
@@ -323,7 +324,7 @@ def read_permission(c):
     if kind == SECURITY_OR_SYSTEM:
         return None
     if kind == TRUSTED:
-        return None if c.cred.caps & CAP_SYS_ADMIN else TRUSTED_READ
+        return None if c.cred.capable(CAP_SYS_ADMIN) else TRUSTED_READ
     inode = c.inode
     if kind == USER and not user_type_ok(inode.mode, c.feats):
         return USER_TYPE_READ
@@ -339,6 +340,12 @@ SECURITY_WRITE = _r("R4.1-security-write", errno.EPERM,
 SECURITY_REMOVE = _r("R4.1-security-remove", errno.EPERM,
                      "security.* attributes (other than security.capability) can only be "
                      "removed with CAP_SYS_ADMIN.", "security/commoncap.c: cap_inode_removexattr")
+SELINUX_NAME = "security.selinux"
+SELINUX_LABEL = _r("R4.1-selinux-label", errno.EPERM,
+                   "With SELinux built in but no policy loaded, SELinux skips the "
+                   "CAP_SYS_ADMIN check for its label: only the owner or a CAP_FOWNER caller "
+                   "may set or remove security.selinux.",
+                   "security/selinux/hooks.c: selinux_inode_setxattr")
 FCAPS_INVALID = _r("R4.2-fcaps-header", errno.EINVAL,
                    "A security.capability value must be a v2 (20 bytes, revision 0x02000000) or "
                    "v3 (24 bytes, revision 0x03000000) vfs_cap_data.",
@@ -347,8 +354,12 @@ FCAPS_SETFCAP = _r("R4.2-fcaps-setfcap", errno.EPERM,
                    "Setting file capabilities needs CAP_SETFCAP.",
                    "security/commoncap.c: cap_convert_nscap")
 FCAPS_ROOTID = _r("R4.2-fcaps-rootid", errno.EINVAL,
-                  "The v3 value's root uid (0xffffffff) maps to no user.",
-                  "security/commoncap.c: cap_convert_nscap")
+                  "The value's root uid maps to no user (0xffffffff, or an id outside the "
+                  "caller's user namespace).", "security/commoncap.c: cap_convert_nscap")
+FCAPS_OVERFLOW = _r("R4.3-fcaps-read-overflow", errno.EOVERFLOW,
+                    "The stored v3 value's root uid is neither mapped in the caller's user "
+                    "namespace nor the root of one of its ancestors.",
+                    "security/commoncap.c: cap_inode_getsecurity")
 FCAPS_REMOVE = _r("R4.4-fcaps-remove", errno.EPERM,
                   "Removing file capabilities needs CAP_SETFCAP.",
                   "security/commoncap.c: cap_inode_removexattr")
@@ -366,10 +377,16 @@ def convert_fcaps(c):
     value = c.value
     if not codecs.fcaps_version(value):
         return FCAPS_INVALID
-    if not c.cred.caps & CAP_SETFCAP:
+    cred = c.cred
+    if not cred.capable_wrt(CAP_SETFCAP, c.inode):
         return FCAPS_SETFCAP
-    if codecs.fcaps_rootid(value) == 0xFFFFFFFF:
+    rootid = codecs.fcaps_rootid(value)
+    if not cred.maps(rootid):
         return FCAPS_ROOTID
+    if cred.userns:
+        # Not privileged over the filesystem's namespace: the value is stored
+        # as v3, its root uid translated to the host's (a v2 value names root).
+        c.value = codecs.fcaps_to_v3(value, USERNS_BASE + rootid)
     return None
 
 
@@ -377,7 +394,9 @@ def convert_fcaps(c):
        "security/commoncap.c: cap_inode_setxattr", _not_security)
 def lsm_setxattr(c):
     name = c.name
-    if name.startswith("security.") and name != CAPS_NAME and not c.cred.caps & CAP_SYS_ADMIN:
+    if name == SELINUX_NAME:
+        return None if c.cred.owns_or_capable(CAP_FOWNER, c.inode) else SELINUX_LABEL
+    if name.startswith("security.") and name != CAPS_NAME and not c.cred.capable(CAP_SYS_ADMIN):
         return SECURITY_WRITE
     return None
 
@@ -389,8 +408,10 @@ def lsm_removexattr(c):
     if not name.startswith("security."):
         return None
     if name == CAPS_NAME:
-        return None if c.cred.caps & CAP_SETFCAP else FCAPS_REMOVE
-    return None if c.cred.caps & CAP_SYS_ADMIN else SECURITY_REMOVE
+        return None if c.cred.capable_wrt(CAP_SETFCAP, c.inode) else FCAPS_REMOVE
+    if name == SELINUX_NAME:
+        return None if c.cred.owns_or_capable(CAP_FOWNER, c.inode) else SELINUX_LABEL
+    return None if c.cred.capable(CAP_SYS_ADMIN) else SECURITY_REMOVE
 
 
 # -------------------------------------------- R2: name resolution, handlers
@@ -468,9 +489,9 @@ def get_security_capability(c):
     raw = mount.fs.get(c.inode, c.name)
     if raw is None:
         return GET_MISSING
-    value = codecs.fcaps_read_back(raw)
+    value = codecs.fcaps_read_back(raw, c.cred.userns, USERNS_BASE)
     if isinstance(value, int):
-        return FCAPS_STORED_INVALID
+        return FCAPS_STORED_INVALID if value == errno.EINVAL else FCAPS_OVERFLOW
     return size_protocol(c, value)
 
 
@@ -487,7 +508,7 @@ def handler_get(c):
        "fs/xattr.c: listxattr")
 def handler_list(c):
     fs = c.mount.fs
-    names = fs.names(c.inode, c.cred.caps, c.size)
+    names = fs.names(c.inode, c.cred.init_caps(), c.size)
     total = 0
     for n in names:
         total += (len(n) if n.isascii() else len(n.encode("utf-8", "surrogateescape"))) + 1
@@ -564,7 +585,7 @@ def _store_acl(c, name: str, acl) -> Rule:
             equiv, mode = codecs.acl_equiv_mode(acl, mode)
             if equiv:
                 acl = None
-        if not cred.in_group(inode.gid) and not cred.caps & CAP_FSETID:
+        if not cred.in_group(inode.gid) and not cred.capable_wrt(CAP_FSETID, inode):
             mode &= ~S_ISGID
     if acl is not None and fs.name == "xfs" and len(acl) > XFS_ACL_MAX:
         return ACL_TOO_MANY
@@ -589,6 +610,10 @@ def _acl_set(c) -> Rule:
         acl = codecs.acl_decode(c.value)
         if isinstance(acl, int):
             return ACL_VERSION if acl == errno.EOPNOTSUPP else ACL_DECODE
+        if c.cred.userns and acl is not None:
+            acl = codecs.acl_map_ids(acl, c.cred.to_kuid)   # the caller's ids -> host ids
+            if acl is None:
+                return ACL_DECODE
     if trace is not None:
         trace.append(ACL_CHECKS[0])
     refused = may_write_xattr(c.inode)
@@ -611,7 +636,7 @@ def _acl_common(c, name, acl) -> Rule:
     if trace is not None:
         trace.append(ACL_CHECKS[3])
     cred = c.cred
-    if cred.uid != c.inode.uid and not cred.caps & CAP_FOWNER:
+    if not cred.owns_or_capable(CAP_FOWNER, c.inode):
         return ACL_OWNER
     if trace is not None:
         trace.append(ACL_CHECKS[4])
@@ -671,6 +696,10 @@ def route_acl_get(c):
     value = c.inode.xattrs.get(name)
     if value is None:
         return ACL_MISSING
+    cred = c.cred
+    if cred.userns:   # host ids -> the caller's (0xffffffff where unmapped)
+        value = codecs.acl_encode(codecs.acl_map_ids(
+            codecs.acl_decode(value), lambda kuid: cred.from_kuid(kuid, munged=False)))
     return size_protocol(c, value)
 
 

@@ -232,6 +232,7 @@ class SimKernel:
         self._umask = 0
         self._fds: dict[int, OpenFile] = {}
         self._cache: dict = {}
+        self._dirs: dict = {}   # normalized absolute directory path -> (mount, inode)
         self._clock = itertools.count(1)
         sb, root = self._new_fs(fs, fs_options)
         self._root_mount = Mount(sb, root, False)
@@ -263,21 +264,35 @@ class SimKernel:
         return Inode(mount.sb, mount.sb.next_ino(), mode, uid, gid, rdev)
 
     def _invalidate(self):
+        """Forget cached lookups: something that can change how paths resolve happened
+        (a removal, a rename, a mount, a directory's or symlink's mode or owner, an ACL,
+        another caller).  Creating an inode changes no existing resolution."""
         if self._cache:
             self._cache.clear()
+        if self._dirs:
+            self._dirs.clear()
+
+    #: cache directory walks (off where another program can change the tree: fake_linux)
+    _cache_dirs = True
 
     @property
     def caller(self) -> Cred:
         return self._cred
 
     @contextlib.contextmanager
-    def become(self, uid: int, gid: int | None = None, groups=(), caps=None):
+    def become(self, uid: int, gid: int | None = None, groups=(), caps=None, userns: int = 0):
         """Run the calls inside the ``with`` block as another caller.
 
         ``gid`` None means gid = uid; ``caps`` None gives every capability to
         uid 0 and none to others, else an iterable of names (``"CAP_FOWNER"``).
+        ``userns`` N > 0 puts the caller in a user namespace mapping ids
+        0..N-1 (a rootless runtime): its capabilities then count only over
+        inodes with mapped ids, never for device nodes, ``trusted.*``,
+        ``security.*`` (but ``security.capability``, stored as v3) or flags.
+        Its ids are the namespace's (host ids 100000 + id); stat shows an
+        unmapped owner as 65534.
         """
-        cred = Cred.make(uid, gid, groups, caps)
+        cred = Cred.make(uid, gid, groups, caps, userns)
         saved = self._cred
         self._cred = cred
         self._invalidate()
@@ -313,8 +328,19 @@ class SimKernel:
             cur = mnt.root
         else:
             mnt, cur = self._cwd
-        pending = [p for p in path.split("/") if p]
         slash = path[-1] == "/"
+        plain = path[0] == "/" and self._cache_dirs   # can record the parent directory
+        if plain and not slash:
+            head, _, tail = path.rpartition("/")
+            hit = self._dirs.get(head) if tail and tail != "." and tail != ".." else None
+            if hit is not None:
+                mnt, cur = hit
+                pending = [tail]
+                plain = False
+            else:
+                pending = [p for p in path.split("/") if p]
+        else:
+            pending = [p for p in path.split("/") if p]
         if not pending:
             return _Walk(mnt, cur, None, "root", slash, mnt, cur)
         pending.reverse()
@@ -346,6 +372,8 @@ class SimKernel:
                 child = cur.children.get(name)
                 if child is None:
                     if last and cur.nlink:
+                        if plain and "/." not in path and "//" not in path:
+                            self._remember_dir(path, mnt, cur)
                         return _Walk(mnt, cur, name, ltype, slash, None, None)
                     _fail(vfs.NO_ENTRY, path)  # (or a removed directory: IS_DEADDIR)
                 cmnt = mnt
@@ -354,6 +382,7 @@ class SimKernel:
                         cmnt = child.mounted
                         child = cmnt.root
             if child.mode & S_IFMT == S_IFLNK and (not last or ((follow or slash) and not parent_only)):
+                plain = False
                 links += 1
                 if links > MAXSYMLINKS:
                     _fail(vfs.LOOP, path)
@@ -374,10 +403,19 @@ class SimKernel:
             if last:
                 if slash and not parent_only and child.mode & S_IFMT != S_IFDIR:
                     _fail(vfs.NOT_DIR, path)
+                if plain and ltype == "norm" and "/." not in path and "//" not in path:
+                    self._remember_dir(path, mnt, cur)
                 return _Walk(mnt, cur, name, ltype, slash, cmnt, child)
             if child.mode & S_IFMT != S_IFDIR:
                 _fail(vfs.NOT_DIR, path)
             mnt, cur = cmnt, child
+
+    def _remember_dir(self, path: str, mnt, cur) -> None:
+        """Record the parent directory of a plain absolute path (no symlink, dot or
+        double slash on the way) for the next walk under it."""
+        if len(self._dirs) > 65536:
+            self._dirs.clear()
+        self._dirs[path[:path.rfind("/")]] = (mnt, cur)
 
     def _lookup(self, path, follow: bool):
         """(mount, inode) for an existing path; raises OSError."""
@@ -568,8 +606,7 @@ class SimKernel:
             inode.nlink = 2
             inode.parent = pdir
             pdir.nlink += 1
-        pdir.children[w.last] = inode
-        self._invalidate()
+        pdir.children[w.last] = inode   # a new name: no cached lookup changes
         return inode
 
     def mkdir(self, path: str, mode: int) -> None:
@@ -630,8 +667,7 @@ class SimKernel:
         if refused is not None:
             _fail(refused, src, dst)
         sinode.nlink += 1
-        w.pdir.children[w.last] = sinode
-        self._invalidate()
+        w.pdir.children[w.last] = sinode   # a new name: no cached lookup changes
 
     # ------------------------------------------------------------ deletion
     def _release(self, mount, inode):
@@ -772,13 +808,26 @@ class SimKernel:
             _fail(new, path)
         self._set_mode(mount, inode, new)
 
+    def _resolution_may_change(self, inode, change) -> None:
+        """Apply ``change`` to a directory's mode or owner, forgetting cached lookups
+        only if it changes what the caller may look up in it (search permission) or,
+        with fs.protected_symlinks, which symlinks it may follow there."""
+        before = vfs.may_lookup(self._cred, inode)
+        change()
+        if (vfs.may_lookup(self._cred, inode) is not before
+                or self.sysctl["protected_symlinks"]):
+            self._invalidate()
+
     def _set_mode(self, mount, inode, new):
+        if new & S_IFMT == S_IFDIR and inode.acl_access is None:
+            return self._resolution_may_change(inode, lambda: setattr(inode, "mode", new))
         inode.mode = new
         if inode.acl_access is not None:
             acl = acl_chmod(inode.acl_access, new)
             mount.fs.set_acl(mount.state, inode, ACL_ACCESS, acl_encode(acl))
             inode.acl_access = acl
-        self._invalidate()
+        if new & S_IFMT == S_IFDIR:   # search permission: how paths below resolve
+            self._invalidate()
 
     def _chown(self, path, uid, gid, follow):
         _check_int(uid, "uid")
@@ -793,12 +842,21 @@ class SimKernel:
         if isinstance(result, Rule):
             _fail(result, path)
         new_uid, new_gid, mode, kill_caps = result
-        inode.uid, inode.gid = new_uid, new_gid
+
+        def change():
+            inode.uid, inode.gid = new_uid, new_gid
+
+        t = inode.mode & S_IFMT
+        if t == S_IFDIR:
+            self._resolution_may_change(inode, change)
+        else:
+            change()
+            if t == S_IFLNK and self.sysctl["protected_symlinks"]:
+                self._invalidate()   # may_follow_link looks at the link's owner
         if mode != inode.mode:
             self._set_mode(mount, inode, mode)
         if kill_caps and inode.xattrs.get(CAPS_NAME):
             mount.fs.remove(mount.state, inode, CAPS_NAME)
-        self._invalidate()
 
     def chown(self, path: str, uid: int, gid: int) -> None:
         self._chown(path, uid, gid, True)
@@ -810,8 +868,12 @@ class SimKernel:
         nlink = inode.nlink
         if mount.fs.dir_nlink_one and inode.mode & S_IFMT == S_IFDIR:
             nlink = 1
+        uid, gid = inode.uid, inode.gid
+        cred = self._cred
+        if cred.userns:
+            uid, gid = cred.from_kuid(uid), cred.from_kuid(gid)
         return os.stat_result(
-            (inode.mode, inode.ino, mount.sb.dev, nlink, inode.uid, inode.gid,
+            (inode.mode, inode.ino, mount.sb.dev, nlink, uid, gid,
              inode.size, inode.mtime, inode.mtime, inode.ctime),
             {"st_rdev": inode.rdev},
         )
@@ -970,10 +1032,10 @@ class SimKernel:
     # ------------------------------------------------------------ mounts
     def mount(self, path: str, fs: str, readonly: bool = False, **fs_options) -> None:
         """Mount a fresh filesystem of profile ``fs`` on the directory ``path``."""
+        parent, inode = self._lookup(path, True)   # user_path_at, then may_mount
         refused = vfs.mount_capable(self._cred)
         if refused is not None:
             _fail(refused, path)
-        parent, inode = self._lookup(path, True)
         if inode.mode & S_IFMT != S_IFDIR:
             _fail(vfs.NOT_DIR, path)
         self._mount_on(parent, inode, fs, fs_options, bool(readonly), path)
@@ -986,10 +1048,10 @@ class SimKernel:
         inode.mounted = Mount(sb, root, readonly, parent, inode)
 
     def remount(self, path: str, readonly: bool) -> None:
+        mount, inode = self._lookup(path, True)
         refused = vfs.mount_capable(self._cred)
         if refused is not None:
             _fail(refused, path)
-        mount, inode = self._lookup(path, True)
         if inode is not mount.root:
             _fail(vfs.MOUNT_NOT_ROOT, path)
         if readonly and not mount.readonly and any(

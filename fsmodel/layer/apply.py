@@ -5,7 +5,9 @@ Theory of operation
 The reader turns bytes into operations; the applier carries them out on any
 backend with the syscall-shaped interface (:class:`~fsmodel.SimKernel`,
 :class:`~fsmodel.HostKernel`, fake_linux's ``OsBackend``) through
-:class:`KernelTarget`, following the OCI changeset rules:
+:class:`KernelTarget`, or on the real filesystem through
+:class:`~fsmodel.layer.dirtarget.DirTarget`, following the OCI changeset rules.
+Targets take root-relative component tuples, never path strings to resolve.
 
 * **Names** are cleaned lexically (leading ``/`` and ``.`` components dropped);
   a ``..`` that would climb above the root makes the entry
@@ -21,12 +23,19 @@ backend with the syscall-shaped interface (:class:`~fsmodel.SimKernel`,
   parents are created (0755, root).
 * **Whiteouts** ``.wh.NAME`` remove ``NAME`` from lower layers; opaque markers
   ``.wh..wh..opq`` remove every lower child of their directory; both apply
-  only to what this layer did not itself create, wherever the marker appears
-  in the archive.  ``.wh.``, ``.wh..`` and ``.wh...`` are refused; AUFS
-  metadata (``.wh..wh.*``) is skipped.
+  only to what lower layers put there, never to what this layer wrote,
+  wherever the marker appears in the archive, and their directories are
+  resolved inside the root like any parent.  ``.wh.``, ``.wh..`` and
+  ``.wh...`` are refused; AUFS metadata (``.wh..wh.*``) is skipped.
+* **Removal** (replacement, whiteouts) never crosses into another filesystem
+  mounted below: EBUSY before anything is removed.
+* **Ids**: ``4294967295`` (``(uid_t)-1``, which chown ignores) is refused.
 * **Metadata** in the order the policy's tool uses (create, chown, xattrs,
   chmod; or xattrs last); directory times are not modelled (backends keep
   their own clocks).
+* **Work**: a directory this layer created holds only what the layer put
+  there, so entries below it skip the existence check, and parent
+  resolutions are remembered until something is removed.
 * **Xattrs**: only the encodings the policy reads, minus what it never sets;
   each kernel error is failed, warned or collected as the policy says
   (:mod:`fsmodel.layer.policies`).  A failure raises
@@ -35,6 +44,7 @@ backend with the syscall-shaped interface (:class:`~fsmodel.SimKernel`,
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass, field
@@ -59,6 +69,13 @@ from .policies import COLLECT, FAIL, WARN, Policy, entry_kind
 __all__ = ["Applier", "ExtractionFailed", "KernelTarget", "Report", "UnsafeEntry", "Warning"]
 
 MAXSYMLINKS = 40
+_NO_ID = 0xFFFFFFFF
+
+
+def _makedev(major: int, minor: int) -> int:
+    """glibc's ``makedev`` for any 32-bit major and minor (os.makedev stops at 2**31)."""
+    return (((major & 0xFFFFF000) << 32) | ((major & 0xFFF) << 8)
+            | ((minor & 0xFFFFFF00) << 12) | (minor & 0xFF))
 
 
 class UnsafeEntry(Exception):
@@ -116,44 +133,70 @@ def _strerror(code: int) -> str:
 # ------------------------------------------------------------------- the target
 
 class KernelTarget:
-    """A backend with the syscall interface, seen from a root directory in it."""
+    """A backend with the syscall interface, seen from a root directory in it.
+
+    Every method takes root-relative components (``("etc", "passwd")``; ``()`` is
+    the root) and makes one call on the backend's path for them.
+    """
 
     def __init__(self, kernel, root: str = "/"):
         self.k = kernel
         self.root = root.rstrip("/") or "/"
+        self._prefix = "" if self.root == "/" else self.root
 
-    def path(self, components) -> str:
-        rel = "/".join(components)
-        if self.root == "/":
-            return "/" + rel
-        return self.root + ("/" + rel if rel else "")
+    def path(self, parts) -> str:
+        """The backend path of ``parts`` (also what messages show)."""
+        if not parts:
+            return self.root
+        return self._prefix + "/" + "/".join(parts)
 
-    def lstat(self, path: str):
+    display = path
+
+    def lstat(self, parts):
         try:
-            return self.k.lstat(path)
+            return self.k.lstat(self.path(parts))
         except FileNotFoundError:
             return None
 
-    def readlink(self, path: str) -> str:
-        return self.k.readlink(path)
+    def readlink(self, parts) -> str:
+        return self.k.readlink(self.path(parts))
 
-    def remove_tree(self, path: str) -> None:
-        st = self.k.lstat(path)
-        if stat.S_ISDIR(st.st_mode):
-            for name in self.k.listdir(path):
-                self.remove_tree(path + "/" + name)
-            self.k.rmdir(path)
-        else:
-            self.k.unlink(path)
+    def listdir(self, parts) -> list[str]:
+        return self.k.listdir(self.path(parts))
 
-    def listdir(self, path: str) -> list[str]:
-        return self.k.listdir(path)
+    def remove_tree(self, parts) -> None:
+        """Remove ``parts`` and everything below it, never crossing into another
+        filesystem: a mount point below is EBUSY before anything is removed."""
+        k = self.k
+        path = self.path(parts)
+        st = k.lstat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            k.unlink(path)
+            return
+        dev = st.st_dev
+        order = []          # pre-order: a directory before everything below it
+        stack = [path]
+        while stack:
+            directory = stack.pop()
+            order.append((directory, True))
+            for name in k.listdir(directory):
+                child = directory + "/" + name
+                cst = k.lstat(child)
+                if cst.st_dev != dev:
+                    raise OSError(errno.EBUSY, "a mount point below would be crossed", child)
+                if stat.S_ISDIR(cst.st_mode):
+                    stack.append(child)
+                else:
+                    order.append((child, False))
+        for p, is_dir in reversed(order):
+            (k.rmdir if is_dir else k.unlink)(p)
 
-    def mkdir(self, path: str, mode: int) -> None:
-        self.k.mkdir(path, mode)
+    def mkdir(self, parts, mode: int) -> None:
+        self.k.mkdir(self.path(parts), mode)
 
-    def create(self, path: str):
-        return self.k.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    def create(self, parts):
+        return self.k.open(self.path(parts),
+                           os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
 
     def write(self, handle, data: bytes) -> None:
         self.k.write(handle, data)
@@ -161,23 +204,23 @@ class KernelTarget:
     def close(self, handle) -> None:
         self.k.close(handle)
 
-    def symlink(self, target: str, path: str) -> None:
-        self.k.symlink(target, path)
+    def symlink(self, target: str, parts) -> None:
+        self.k.symlink(target, self.path(parts))
 
-    def link(self, src: str, dst: str) -> None:
-        self.k.link(src, dst)
+    def link(self, source, parts) -> None:
+        self.k.link(self.path(source), self.path(parts))
 
-    def mknod(self, path: str, mode: int, device: int) -> None:
-        self.k.mknod(path, mode, device)
+    def mknod(self, parts, mode: int, device: int) -> None:
+        self.k.mknod(self.path(parts), mode, device)
 
-    def lchown(self, path: str, uid: int, gid: int) -> None:
-        self.k.lchown(path, uid, gid)
+    def lchown(self, parts, uid: int, gid: int) -> None:
+        self.k.lchown(self.path(parts), uid, gid)
 
-    def chmod(self, path: str, mode: int) -> None:
-        self.k.chmod(path, mode)
+    def chmod(self, parts, mode: int) -> None:
+        self.k.chmod(self.path(parts), mode)
 
-    def lsetxattr(self, path: str, name: str, value: bytes) -> None:
-        self.k.lsetxattr(path, name, value)
+    def lsetxattr(self, parts, name: str, value: bytes) -> None:
+        self.k.lsetxattr(self.path(parts), name, value)
 
 
 # ------------------------------------------------------------------- the applier
@@ -197,6 +240,10 @@ def clean(index: int, name: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
+def _clean_text(name: str) -> str:
+    return "/".join(p for p in name.split("/") if p not in ("", "."))
+
+
 class Applier:
     """Applies one layer's events to ``target`` under ``policy``.
 
@@ -204,17 +251,26 @@ class Applier:
     names the layer in failure messages (its DiffID, ``sha256:...``).
     """
 
-    def __init__(self, target: KernelTarget, policy: Policy, *, privilege: str = "root",
+    def __init__(self, target, policy: Policy, *, privilege: str = "root",
                  layer: str = "sha256:?"):
         self.target = target
         self.policy = policy
         self.privilege = privilege
         self.layer = layer
         self.report = Report()
-        self._unpacked: set[tuple[str, ...]] = set()
-        self._opaque: list[tuple[int, tuple[str, ...]]] = []
-        self._whiteouts: list[tuple[int, tuple[str, ...], Whiteout]] = []
-        self._file = None  # (op, components, path, handle) while content streams
+        # keys are "/"-joined resolved components: compact for layers of millions
+        self._unpacked: set[str] = set()   # what this layer wrote
+        self._below: set[str] = set()      # every directory above something it wrote
+        self._fresh: set[str] = set()      # directories this layer created (hold only its own)
+        self._parents: dict[tuple, tuple] = {}   # resolved parents, until a removal
+        self._opaque: list = []
+        self._whiteouts: list = []
+        self._file = None  # (op, parts, handle) while content streams
+        self._warned_once: set[str] = set()
+        self._started = False
+        # the call in progress, for the message if it fails
+        self._doing = ""
+        self._where: tuple = ()
 
     # -- driving
     def apply(self, events) -> Report:
@@ -226,20 +282,41 @@ class Applier:
         if isinstance(event, Data):
             if self._file is None:
                 raise ValueError("Data event without a File before it")
-            self.target.write(self._file[3], event.chunk)
+            op, parts, handle = self._file
+            try:
+                self.target.write(handle, event.chunk)
+            except OSError as exc:
+                raise self._failed(op, exc, "write", parts) from exc
             return
-        self._finish_file()
+        if self._file is not None:
+            self._finish_file()
         if isinstance(event, EndOfLayer):
-            self._finish_layer()
+            self._guard(None, self._finish_layer)
         elif isinstance(event, Entry):
-            self._entry(event)
+            if not self._started:
+                self._started = True
+                self._guard(event, self._start)
+            self._guard(event, self._entry, event)
+
+    def _guard(self, op, fn, *args):
+        """Run ``fn``; an OSError from the target fails the extraction as the tool would."""
+        try:
+            return fn(*args)
+        except OSError as exc:
+            raise self._failed(op, exc, self._doing, self._where) from exc
+
+    def _start(self) -> None:
+        """An empty root holds nothing from lower layers: it counts as fresh."""
+        self._doing, self._where = "readdir", ()
+        if not self.target.listdir(()):
+            self._fresh.add("")
 
     # -- entries
     def _entry(self, op: Entry) -> None:
         if isinstance(op, AufsMetadata):
             return
         if isinstance(op, Opaque):
-            self._opaque.append((op.index, clean(op.index, op.path)))
+            self._opaque.append((op.index, clean(op.index, op.path), op))
             return
         if isinstance(op, Whiteout):
             if op.target in ("", ".", "..") or "/" in op.target:
@@ -249,51 +326,118 @@ class Applier:
             return
         parts = clean(op.index, op.path)
         self.report.entries += 1
+        if op.uid == _NO_ID or op.gid == _NO_ID:
+            raise UnsafeEntry(op.index, op.path, "uid or gid 4294967295 is (uid_t)-1: chown "
+                              "would leave the owner unchanged")
+        target = self.target
         if not parts:
             if not isinstance(op, Directory):
                 raise UnsafeEntry(op.index, op.path, "an entry for the root must be a directory")
-            self._metadata(op, (), self.target.root)
+            self._metadata(op, ())
             return
         parent = self._resolve_parent(op, parts[:-1])
-        path = self.target.path(parent + (parts[-1],))
-        existing = self.target.lstat(path)
-        is_dir = isinstance(op, Directory)
-        if existing is not None and not (is_dir and stat.S_ISDIR(existing.st_mode)):
-            self._call(op, path, self.target.remove_tree, path)
-            existing = None
         key = parent + (parts[-1],)
-        self._unpacked.add(key)
+        text = "/".join(key)
+        is_dir = isinstance(op, Directory)
+        self._doing, self._where = "lstat", key
+        fresh = self._fresh
+        if "/".join(parent) in fresh and text not in fresh and text not in self._unpacked \
+                and text not in self._below:
+            existing = None     # a directory this layer created holds only its own entries
+        else:
+            existing = target.lstat(key)
+        if existing is not None and not (is_dir and stat.S_ISDIR(existing.st_mode)):
+            self._removed()
+            self._doing = "remove"
+            target.remove_tree(key)
+            existing = None
+        self._mark(text)
         if is_dir:
             if existing is None:
-                self._call(op, path, self.target.mkdir, path, 0o700)
+                self._doing = "mkdir"
+                target.mkdir(key, 0o700)
+                self._fresh.add(text)
         elif isinstance(op, File):
-            handle = self._call(op, path, self.target.create, path)
-            self._file = (op, key, path, handle)
+            self._doing = "open"
+            self._file = (op, key, target.create(key))
             return  # metadata once the content is written
         elif isinstance(op, Symlink):
-            self._call(op, path, self.target.symlink, op.target, path)
+            self._doing = "symlink"
+            target.symlink(op.target, key)
         elif isinstance(op, Hardlink):
             source = self._link_source(op)
-            self._call(op, path, self.target.link, source, path)
+            self._doing, self._where = "link", key
+            target.link(source, key)
+            return  # a hardlink shares its source's metadata
         elif isinstance(op, Device):
+            if self.privilege == "rootless" and self.policy.userns_devices != "mknod":
+                self._userns_device(op, key, text)
+                return
+            self._doing = "mknod"
             kind = stat.S_IFCHR if op.kind == "chr" else stat.S_IFBLK
-            self._call(op, path, self.target.mknod, path, kind | 0o600,
-                       os.makedev(op.major, op.minor))
+            target.mknod(key, kind | 0o600, _makedev(op.major, op.minor))
         elif isinstance(op, Fifo):
-            self._call(op, path, self.target.mknod, path, stat.S_IFIFO | 0o600, 0)
-        if not isinstance(op, Hardlink):
-            self._metadata(op, key, path)
+            self._doing = "mknod"
+            target.mknod(key, stat.S_IFIFO | 0o600, 0)
+        self._metadata(op, key)
+
+    def _mark(self, text: str) -> None:
+        self._unpacked.add(text)
+        below = self._below
+        end = text.rfind("/")
+        while end > 0:
+            prefix = text[:end]
+            if prefix in below:
+                break
+            below.add(prefix)
+            end = text.rfind("/", 0, end)
+
+    def _userns_device(self, op: Device, key: tuple, text: str) -> None:
+        """A device entry in a user namespace, as the policy's tool handles it."""
+        how = self.policy.userns_devices
+        target = self.target
+        if how == "empty-file":
+            self._doing = "open"
+            target.close(target.create(key))
+            self._warn(op, "rootless{{{entry}}} creating empty file in place of device "
+                       "{major}:{minor}", None, None, None, key)
+            self._doing = "chmod"
+            target.chmod(key, 0)
+            self._xattrs(op, key)
+            return
+        self._unpacked.discard(text)
+        if how == "skip-warn":
+            self._warn(op, "skipped device {entry}: mknod is not permitted in a user "
+                       "namespace", None, None, None, key)
 
     def _finish_file(self) -> None:
-        if self._file is None:
-            return
-        op, key, path, handle = self._file
+        op, key, handle = self._file
         self._file = None
-        self.target.close(handle)
-        self._metadata(op, key, path)
+        try:
+            self.target.close(handle)
+        except OSError as exc:
+            raise self._failed(op, exc, "close", key) from exc
+        self._guard(op, self._metadata, op, key)
 
     def _resolve_parent(self, op: Entry, parts: tuple[str, ...]) -> tuple[str, ...]:
-        """Resolve the parent components inside the root (symlinks too); create what is missing."""
+        """Resolve the parent components inside the root (symlinks too); create what is missing.
+
+        Resolutions are remembered until something is removed: only a removal
+        can turn a directory the walk went through into something else.
+        """
+        cached = self._parents.get(parts)
+        if cached is not None:
+            return cached
+        resolved_parts = self._walk(op, parts)
+        self._parents[parts] = resolved_parts
+        return resolved_parts
+
+    def _removed(self) -> None:
+        self._parents.clear()
+        self._fresh.clear()
+
+    def _walk(self, op: Entry, parts: tuple[str, ...]) -> tuple[str, ...]:
+        target = self.target
         resolved: list[str] = []
         pending = list(parts)
         hops = 0
@@ -305,17 +449,27 @@ class Applier:
                 continue
             if name in ("", "."):
                 continue
-            path = self.target.path(tuple(resolved) + (name,))
-            st = self.target.lstat(path)
+            here = tuple(resolved) + (name,)
+            text = "/".join(here)
+            fresh = self._fresh
+            if "/".join(resolved) in fresh and text not in fresh \
+                    and text not in self._unpacked and text not in self._below:
+                st = None
+            else:
+                self._doing, self._where = "lstat", here
+                st = target.lstat(here)
             if st is None:
-                self._call(op, path, self.target.mkdir, path, 0o755)
+                self._doing, self._where = "mkdir", here
+                target.mkdir(here, 0o755)
+                self._fresh.add(text)
                 resolved.append(name)
                 continue
             if stat.S_ISLNK(st.st_mode):
                 hops += 1
                 if hops > MAXSYMLINKS:
                     raise UnsafeEntry(op.index, op.path, "too many symbolic links in its path")
-                link = self.target.readlink(path)
+                self._doing, self._where = "readlink", here
+                link = target.readlink(here)
                 if link.startswith("/"):
                     resolved = []
                 pending = [p for p in link.split("/") if p] + pending
@@ -323,31 +477,37 @@ class Applier:
             resolved.append(name)
         return tuple(resolved)
 
-    def _link_source(self, op: Hardlink) -> str:
+    def _link_source(self, op: Hardlink) -> tuple:
         parts = clean(op.index, op.target)
         if not parts:
             raise UnsafeEntry(op.index, op.path, "a hardlink to the root")
-        parent = self._resolve_parent(op, parts[:-1])
-        return self.target.path(parent + (parts[-1],))
+        return self._resolve_parent(op, parts[:-1]) + (parts[-1],)
 
     # -- metadata and xattrs
-    def _metadata(self, op: Entry, key, path: str) -> None:
+    def _metadata(self, op: Entry, key: tuple) -> None:
         target = self.target
         link = isinstance(op, Symlink)
-        self._call(op, path, target.lchown, path, op.uid, op.gid)
+        self._where = key
+        if self.privilege != "rootless" or self.policy.rootless_chown:
+            self._doing = "lchown"
+            target.lchown(key, op.uid, op.gid)
         if self.policy.order == "last":
             if not link:
-                self._call(op, path, target.chmod, path, op.mode)
-            self._xattrs(op, path)
+                self._doing = "chmod"
+                target.chmod(key, op.mode)
+            if op.xattrs:
+                self._xattrs(op, key)
         else:
-            self._xattrs(op, path)
+            if op.xattrs:
+                self._xattrs(op, key)
             if not link:
-                self._call(op, path, target.chmod, path, op.mode)
+                self._doing, self._where = "chmod", key
+                target.chmod(key, op.mode)
 
-    def _xattrs(self, op: Entry, path: str) -> None:
+    def _xattrs(self, op: Entry, key: tuple) -> None:
         policy = self.policy
         collected: list[str] = []
-        kind = entry_kind(op)
+        kind = None
         for x in op.xattrs:
             if x.encoding not in policy.encodings or not policy.includes(x.name):
                 self.report.skipped_xattrs += 1
@@ -355,22 +515,30 @@ class Applier:
             if policy.skips(x.name):
                 self.report.skipped_xattrs += 1
                 if policy.skip_warns:
-                    self._warn(op, policy.warn_message, x.name, None, None, path)
+                    self._warn(op, policy.warn_message, x.name, None, None, key)
                 continue
             try:
-                self.target.lsetxattr(path, x.name, x.value)
+                self.target.lsetxattr(key, x.name, x.value)
             except OSError as exc:
                 code = errno_name(exc.errno) or str(exc.errno)
                 rule = getattr(getattr(exc, "rule", None), "id", None)
-                action = policy.decide(code, x.name, kind, self.privilege)
+                if kind is None:
+                    kind = entry_kind(op)
+                action, message = policy.row(code, x.name, kind, self.privilege)
                 if action == FAIL:
                     raise ExtractionFailed(
-                        self._format(policy.fail_message, op, path, x.name, exc.errno),
+                        self._format(policy.fail_message, op, key, x.name, exc.errno),
                         op.path, x.name, code, rule) from exc
                 if action == WARN:
-                    self._warn(op, policy.warn_message, x.name, code, rule, path, exc.errno)
+                    canon = "EOPNOTSUPP" if code == "ENOTSUP" else code
+                    if canon in policy.warn_once:
+                        if canon in self._warned_once:
+                            continue
+                        self._warned_once.add(canon)
+                    self._warn(op, message or policy.warn_message, x.name, code, rule, key,
+                               exc.errno)
                 elif action == COLLECT:
-                    collected.append(f"lsetxattr {x.name} /{op.path.lstrip('/')}: "
+                    collected.append(f"lsetxattr {x.name} /{_clean_text(op.path)}: "
                                      f"{_strerror(exc.errno)}")
                     self.report.warnings.append(Warning(op.path, "", x.name, code, rule))
         if collected:
@@ -379,55 +547,87 @@ class Applier:
                 w = self.report.warnings[i]
                 self.report.warnings[i] = Warning(w.entry, message, w.xattr, w.errno, w.rule)
 
-    def _format(self, template: str, op: Entry, path: str, key: str | None, code) -> str:
+    def _format(self, template: str, op: Entry | None, key: tuple, xattr: str | None, code,
+                call: str = "") -> str:
         text = _strerror(code) if code else ""
-        return template.format(layer=self.layer, path=path, entry=op.path.lstrip("/"), key=key,
+        name = op.path if op is not None else "/".join(key)
+        return template.format(layer=self.layer, path=self.target.display(key),
+                               entry=_clean_text(name), name=name, key=xattr,
                                strerror=text, Strerror=os.strerror(code) if code else "",
-                               errors="")
+                               errors="", op=call, major=getattr(op, "major", ""),
+                               minor=getattr(op, "minor", ""))
 
-    def _warn(self, op, template, key, code, rule, path, number=None):
-        message = self._format(template, op, path, key, number)
-        self.report.warnings.append(Warning(op.path, message, key, code, rule))
+    def _warn(self, op, template, xattr, code, rule, key, number=None):
+        message = self._format(template, op, key, xattr, number)
+        self.report.warnings.append(Warning(op.path, message, xattr, code, rule))
 
-    def _call(self, op: Entry, path: str, fn, *args):
-        """A filesystem call for an entry; a failure fails the extraction as the tool would."""
-        try:
-            return fn(*args)
-        except OSError as exc:
-            code = errno_name(exc.errno) or str(exc.errno)
-            rule = getattr(getattr(exc, "rule", None), "id", None)
-            raise ExtractionFailed(
-                f"failed to extract layer {self.layer}: {op.path}: {_strerror(exc.errno)}",
-                op.path, None, code, rule) from exc
+    def _failed(self, op, exc: OSError, call: str, key: tuple) -> ExtractionFailed:
+        """The tool's failure for a filesystem call of an entry (or of the layer's end)."""
+        code = errno_name(exc.errno) or str(exc.errno)
+        rule = getattr(getattr(exc, "rule", None), "id", None)
+        if op is None:
+            op = self._end_op
+        return ExtractionFailed(
+            self._format(self.policy.entry_fail_message, op, key, None, exc.errno, call),
+            op.path if op is not None else "/".join(key), None, code, rule)
 
     # -- end of layer: whiteouts and opaque markers, order-independent
-    def _mine(self, key: tuple[str, ...]) -> bool:
-        """Did this layer create ``key`` or something below it?"""
-        n = len(key)
-        return key in self._unpacked or any(p[:n] == key for p in self._unpacked)
+    def _mine(self, text: str) -> bool:
+        """Did this layer write ``text`` or something below it?"""
+        return text in self._unpacked or text in self._below
+
+    _end_op = None
 
     def _finish_layer(self) -> None:
+        """Whiteouts and opaque markers hide what lower layers put there, never what
+        this layer wrote, wherever the marker stands in the archive (image-spec:
+        "whiteout files MUST only apply to resources in lower/parent layers").
+        Their directories are resolved inside the root like any parent."""
+        target = self.target
         for index, key, op in self._whiteouts:
+            self._end_op = op
             parent = self._resolve_parent(op, key[:-1])
             full = parent + (key[-1],)
-            if self._mine(full):
-                continue  # whiteouts hide lower layers only
-            path = self.target.path(full)
-            if self.target.lstat(path) is not None:
-                self._call(op, path, self.target.remove_tree, path)
-        for index, key in self._opaque:
-            self._hide_lower(key)
+            text = "/".join(full)
+            self._doing, self._where = "lstat", full
+            if text in self._unpacked:
+                # this layer wrote the entry itself: lower content under a directory goes
+                st = target.lstat(full)
+                if st is not None and stat.S_ISDIR(st.st_mode):
+                    self._hide_lower(op, full)
+            elif text in self._below:
+                self._hide_lower(op, full)   # a lower directory this layer wrote into
+            elif target.lstat(full) is not None:
+                self._removed()
+                self._doing = "remove"
+                target.remove_tree(full)
+        for index, key, op in self._opaque:
+            self._end_op = op
+            self._hide_lower(op, self._resolve_parent(op, key))
 
-    def _hide_lower(self, key: tuple[str, ...]) -> None:
-        """Remove every lower-layer entry below ``key``, recursively, keeping this layer's."""
-        path = self.target.path(key)
-        st = self.target.lstat(path)
-        if st is None or not stat.S_ISDIR(st.st_mode):
-            return
-        for name in self.target.listdir(path):
-            child = key + (name,)
-            if not self._mine(child):
-                self.target.remove_tree(self.target.path(child))
-            elif child not in self._unpacked or stat.S_ISDIR(
-                    self.target.lstat(self.target.path(child)).st_mode):
-                self._hide_lower(child)
+    def _hide_lower(self, op: Entry, key: tuple[str, ...]) -> None:
+        """Remove every lower-layer entry below the resolved directory ``key``, keeping
+        this layer's (iteratively: depth is the archive's to choose)."""
+        target = self.target
+        pending = [key]
+        while pending:
+            directory = pending.pop()
+            self._doing, self._where = "lstat", directory
+            st = target.lstat(directory)
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                continue
+            self._doing = "readdir"
+            for name in target.listdir(directory):
+                child = directory + (name,)
+                text = "/".join(child)
+                if not self._mine(text):
+                    self._removed()
+                    self._doing, self._where = "remove", child
+                    target.remove_tree(child)
+                elif text not in self._unpacked:
+                    pending.append(child)   # a lower directory holding this layer's entries
+                else:
+                    self._doing, self._where = "lstat", child
+                    cst = target.lstat(child)
+                    if cst is not None and stat.S_ISDIR(cst.st_mode):
+                        pending.append(child)

@@ -69,6 +69,16 @@ def _require_str(name: str, value: object) -> None:
         raise ValueError(f"{name}={value!r}, but a NUL byte cannot be part of a name")
 
 
+def _trusted(cls, **fields):
+    """An op built from fields the reader has already checked: every field given,
+    no ``__post_init__`` (which would check them all again, per entry)."""
+    op = object.__new__(cls)
+    setter = object.__setattr__
+    for name, value in fields.items():
+        setter(op, name, value)
+    return op
+
+
 @dataclass(frozen=True, slots=True)
 class Xattr:
     """One extended attribute from the entry's PAX records.

@@ -68,7 +68,8 @@ smuggle content past one of them.
   ``size``/``uid``/``gid`` are decimal digits, times ``[-]digits[.digits]``.
 * Global headers apply to every later entry until overridden, and an empty
   value deletes that global key (POSIX; tarfile applies them too but keeps the
-  empty value). Go ignores global headers altogether, so a global ``size``,
+  empty value). Go ignores global headers altogether (``pax_globals=False``
+  reads like Go: the records are checked, not applied), so a global ``size``,
   which would move every later header for one reader and not the other, is
   rejected.
 * Precedence, per field: a per-entry PAX record, then a GNU long name/link,
@@ -108,6 +109,7 @@ from .ops import (
     Symlink,
     Whiteout,
     Xattr,
+    _trusted,
 )
 
 __all__ = ["NEED_DATA", "Limits", "Reader", "iter_layer"]
@@ -235,14 +237,18 @@ _HIGH_BYTES = bytes(range(128, 256))
 def _checksum_ok(block: bytes) -> bool:
     """The stored checksum equals the unsigned or the signed sum of the block,
     the checksum field counted as eight spaces (old Sun/HP-UX tars signed)."""
-    stored = _octal(block[_CHECKSUM], "checksum")
+    field = block[_CHECKSUM]
+    stored = _octal(field, "checksum")
+    unsigned = sum(block) - sum(field) + 8 * 0x20
+    if stored == unsigned:
+        return True
     rest = block[:148] + block[156:]
-    unsigned = sum(rest) + 8 * 0x20
     high = len(rest) - len(rest.translate(None, _HIGH_BYTES))
-    return stored in (unsigned, unsigned - 256 * high)
+    return stored == unsigned - 256 * high
 
 
 _OCTAL = re.compile(rb" *([0-7]*)[ \0]*")
+_OCTAL_DIGITS = b"01234567"
 
 
 def _octal(field: bytes, what: str) -> int:
@@ -253,6 +259,9 @@ def _octal(field: bytes, what: str) -> int:
     stop at the first NUL; a size read two ways moves every later header, so it
     is rejected (libarchive's test_read_format_tar_timestamp_overflow.tar).
     """
+    digits = field.rstrip(b" \0").lstrip(b" ")
+    if digits and not digits.translate(None, _OCTAL_DIGITS):
+        return int(digits, 8)   # the common case, without the regex
     match = _OCTAL.fullmatch(field)
     if not match:
         raise _Bad(f"{what} field {bytes(field)!r} is not an octal number")
@@ -511,10 +520,14 @@ class Reader:
     :meth:`next_event` (then again on every later call).
     """
 
-    def __init__(self, limits: Limits = Limits()):
+    def __init__(self, limits: Limits = Limits(), *, pax_globals: bool = True):
         if not isinstance(limits, Limits):
             raise TypeError(f"limits={limits!r}, but it must be a Limits")
         self._limits = limits
+        #: apply PAX global records (POSIX, GNU tar, libarchive) or only check them (Go)
+        self._apply_globals = bool(pax_globals)
+        #: did the layer hold a PAX global header?
+        self.saw_global = False
         self._buf = bytearray()
         self._pos = 0                 # first unconsumed byte of _buf
         self._offset = 0              # stream offset of _buf[_pos]
@@ -770,6 +783,9 @@ class Reader:
         if typeflag == b"x":
             self._local = records   # the last 'x' before an entry wins, as in Go
             return
+        self.saw_global = True
+        if not self._apply_globals:
+            return
         for key, record in records.items():
             if record is None:
                 self._globals.pop(key, None)
@@ -801,9 +817,36 @@ class Reader:
             raise self._fail(base + position, exc.reason) from None
         return records
 
+    def _plain_entry(self, header: _Header, offset: int) -> tuple[Entry, int]:
+        """:meth:`_entry` for a header no extension record applies to (most of them)."""
+        path = _text(header.name)
+        target = _text(header.linkname)
+        kind = header.kind
+        if kind == _FILE and header.typeflag == b"\0" and path.endswith("/"):
+            kind = _DIRECTORY
+        size = header.size if kind == _FILE else 0
+        common = {"index": self._index, "offset": offset, "path": path,
+                  "mode": header.mode & 0o7777, "uid": header.uid, "gid": header.gid,
+                  "uname": _text(header.uname), "gname": _text(header.gname),
+                  "mtime": header.mtime, "xattrs": (), "pax": ()}
+        if ".wh." not in path:
+            if kind == _FILE:
+                return _trusted(File, **common, size=size), size
+            if kind == _DIRECTORY:
+                return _trusted(Directory, **common), 0
+            if kind == _SYMLINK:
+                return _trusted(Symlink, **common, target=target), 0
+            if kind == _HARDLINK:
+                return _trusted(Hardlink, **common, target=target), 0
+        return self._typed(common, kind, path, target, header, size)
+
     def _entry(self, header: _Header, offset: int) -> tuple[Entry, int]:
         """The op for an entry header with its extension headers applied, and the
         number of content bytes that follow it."""
+        if (self._local is None and not self._globals and self._long_name is None
+                and self._long_link is None
+                and max(len(header.name), len(header.linkname)) <= self._limits.max_name_length):
+            return self._plain_entry(header, offset)
         local = self._local or {}
         merged = {**self._globals, **local}
 
@@ -851,27 +894,31 @@ class Reader:
         if kind == _FILE and header.typeflag == b"\0" and path.endswith("/"):
             kind = _DIRECTORY   # V7 spelled directories as files named "dir/"
         size = field(b"size", header.size) if kind == _FILE else 0
+        return self._typed(common, kind, path, target, header, size)
 
+    @staticmethod
+    def _typed(common: dict, kind: str, path: str, target: str, header: _Header,
+               size: int) -> tuple[Entry, int]:
         stripped = path.rstrip("/")
         directory, _, base = stripped.rpartition("/")
         if base == ".wh..wh..opq":
-            return Opaque(**{**common, "path": directory}), size
+            return _trusted(Opaque, **{**common, "path": directory}), size
         if base.startswith(".wh..wh."):
-            return AufsMetadata(**common), size
+            return _trusted(AufsMetadata, **common), size
         if base.startswith(".wh."):
-            return Whiteout(**common, target=base[4:]), size
+            return _trusted(Whiteout, **common, target=base[4:]), size
         if kind == _FILE:
-            return File(**common, size=size), size
+            return _trusted(File, **common, size=size), size
         if kind == _DIRECTORY:
-            return Directory(**common), 0
+            return _trusted(Directory, **common), 0
         if kind == _SYMLINK:
-            return Symlink(**common, target=target), 0
+            return _trusted(Symlink, **common, target=target), 0
         if kind == _HARDLINK:
-            return Hardlink(**common, target=target), 0
+            return _trusted(Hardlink, **common, target=target), 0
         if kind == _FIFO:
-            return Fifo(**common), 0
-        return Device(**common, kind="chr" if kind == _CHR else "blk",
-                      major=header.major, minor=header.minor), 0
+            return _trusted(Fifo, **common), 0
+        return _trusted(Device, **common, kind="chr" if kind == _CHR else "blk",
+                        major=header.major, minor=header.minor), 0
 
 
 # -- convenience -----------------------------------------------------------------------------
@@ -898,7 +945,8 @@ def _chunks(source, chunk_size: int):
         yield chunk
 
 
-def iter_layer(source, chunk_size: int = 65536, limits: Limits = Limits()):
+def iter_layer(source, chunk_size: int = 65536, limits: Limits = Limits(), *,
+               pax_globals: bool = True):
     """Yield the events of the layer in ``source``, ending with EndOfLayer.
 
     ``source`` is the uncompressed tar stream as ``bytes`` (fed in
@@ -915,7 +963,7 @@ def iter_layer(source, chunk_size: int = 65536, limits: Limits = Limits()):
                         f"object or an iterable of bytes")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size={chunk_size!r}, but it must be a positive int")
-    return _events(Reader(limits), _chunks(source, chunk_size))
+    return _events(Reader(limits, pax_globals=pax_globals), _chunks(source, chunk_size))
 
 
 def _events(reader: Reader, chunks):

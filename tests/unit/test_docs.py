@@ -26,3 +26,11 @@ def test_rule_ids_in_docs_exist():
     for doc in DOCS.glob("*.md"):
         for rule_id in re.findall(r"`(R\d[\w.\-]*)`", doc.read_text()):
             assert rule_id in known, f"{doc.name} names {rule_id}, which no rule has"
+
+
+def test_extractor_doc_embeds_the_current_policy_table():
+    from fsmodel.layer.policies import markdown_table
+
+    text = (DOCS / "extractor.md").read_text()
+    block = re.search(r"<!-- policies:start[^>]*-->\n(.*?)<!-- policies:end -->", text, re.S)
+    assert block and block.group(1) == markdown_table()

@@ -1,0 +1,77 @@
+"""Unpacking an image's layers, bottom to top, onto a target under a policy.
+
+:func:`extract` drives the reader and the applier over every layer of an
+opened :class:`~fsmodel.layer.image.Image`, verifying each layer's digests as
+its bytes go by (a mismatch found at the end of a layer fails the extraction,
+as a runtime refuses to commit a layer whose DiffID does not match).  The
+target is the real filesystem (:class:`~fsmodel.layer.dirtarget.DirTarget`) or
+any kernel (:class:`~fsmodel.layer.apply.KernelTarget`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .apply import Applier, ExtractionFailed, UnsafeEntry
+from .reader import iter_layer
+
+__all__ = ["Outcome", "extract"]
+
+
+@dataclass
+class Outcome:
+    """What an extraction did; ``failure`` is the ExtractionFailed/UnsafeEntry, if any."""
+
+    entries: int = 0
+    layers: int = 0
+    warnings: list = field(default_factory=list)  # fsmodel.layer.apply.Warning
+    failure: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def as_json(self) -> dict:
+        f = self.failure
+        out = {"outcome": "fail" if f else ("warn" if self.warnings else "ok"),
+               "error": None, "entry": None, "xattr": None, "errno": None, "rule": None,
+               "entries": self.entries, "layers": self.layers,
+               "warnings": list(dict.fromkeys(w.message for w in self.warnings if w.message))}
+        if isinstance(f, ExtractionFailed):
+            out.update(error=f.message, entry=f.entry.lstrip("/"), xattr=f.xattr,
+                       errno=f.errno, rule=f.rule)
+        elif isinstance(f, UnsafeEntry):
+            out.update(error=f"refused entry {f.path!r}: {f.reason}", entry=f.path.lstrip("/"))
+        return out
+
+
+def extract(image, target, policy, *, privilege: str = "root", progress=None) -> Outcome:
+    """Apply ``image``'s layers to ``target``; the runtime's failure is returned, not raised.
+
+    MalformedLayer / MalformedImage (the input's fault) and OSError from the
+    source propagate.  ``progress(n)`` gets the uncompressed bytes read.
+    """
+    outcome = Outcome()
+    for blob in image.layers:
+        with blob.open() as stream:
+            chunks = stream if progress is None else _counting(stream, progress)
+            applier = Applier(target, policy, privilege=privilege,
+                              layer=blob.diff_id or blob.digest or "sha256:?")
+            try:
+                applier.apply(iter_layer(chunks, pax_globals=policy.pax_globals))
+            except (ExtractionFailed, UnsafeEntry) as exc:
+                outcome.failure = exc
+            finally:
+                outcome.entries += applier.report.entries
+                outcome.warnings.extend(applier.report.warnings)
+            if outcome.failure is not None:
+                return outcome
+            stream.finish()
+        outcome.layers += 1
+    return outcome
+
+
+def _counting(chunks, progress):
+    for chunk in chunks:
+        progress(len(chunk))
+        yield chunk
