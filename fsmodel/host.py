@@ -319,17 +319,11 @@ class _Helper:
             self.switch(*self.before_ns)
             raise
         if pid == 0:  # the user-namespace helper: never returns into serve() above
-            status = 1
-            try:
+            def body():
                 to_parent.close()
                 link.close()
                 self._userns_child(direct, link_child)
-                status = 0
-            except BaseException:
-                with contextlib.suppress(BaseException):
-                    traceback.print_exc()
-            finally:
-                os._exit(status)
+            _child(body)
         direct.close()
         link_child.close()
         report = _receive(link)
@@ -811,6 +805,19 @@ class _Become:
             self._kernel._switch(previous)
 
 
+
+def _child(body) -> None:
+    """The body of a forked helper: run it, print what escaped, and exit (never return)."""
+    status = 1
+    try:
+        body()
+        status = 0
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+    finally:
+        os._exit(status)
+
 class HostKernel:
     """The real kernel, confined to the directory *root*, behind SimKernel's interface.
 
@@ -856,16 +863,10 @@ class HostKernel:
         ours, theirs = socket.socketpair()
         pid = os.fork()
         if pid == 0:  # the helper: never returns into the caller's code
-            status = 1
-            try:
+            def body():
                 ours.close()
                 _helper_main(theirs, self.root)
-                status = 0
-            except BaseException:
-                with contextlib.suppress(BaseException):
-                    traceback.print_exc()
-            finally:
-                os._exit(status)
+            _child(body)
         theirs.close()
         self._state.pid, self._state.channel = pid, ours
         reply = _receive(ours)

@@ -829,15 +829,6 @@ class Reader:
                   "mode": header.mode & 0o7777, "uid": header.uid, "gid": header.gid,
                   "uname": _text(header.uname), "gname": _text(header.gname),
                   "mtime": header.mtime, "xattrs": (), "pax": ()}
-        if ".wh." not in path:
-            if kind == _FILE:
-                return _trusted(File, **common, size=size), size
-            if kind == _DIRECTORY:
-                return _trusted(Directory, **common), 0
-            if kind == _SYMLINK:
-                return _trusted(Symlink, **common, target=target), 0
-            if kind == _HARDLINK:
-                return _trusted(Hardlink, **common, target=target), 0
         return self._typed(common, kind, path, target, header, size)
 
     def _entry(self, header: _Header, offset: int) -> tuple[Entry, int]:

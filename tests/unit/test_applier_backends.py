@@ -1,5 +1,7 @@
 """The same layers give the same results on SimKernel and on fake_linux() (through os)."""
 
+import pathlib
+
 import pytest
 
 import fsmodel
@@ -28,3 +30,19 @@ def test_sim_and_fake_linux_agree(fs, name, policy):
     with fake_linux_factory(Situation(fs))() as k:
         got = outcome(k, LAYERS[name], policy)
     assert got == expected
+
+
+CORPUS = pathlib.Path(__file__).resolve().parents[2] / "corpus"
+
+
+@pytest.mark.parametrize("fs", ["ext4", "tmpfs", "xfs"])
+@pytest.mark.parametrize("name", ["creator-ee", "overlay-leak", "capabilities", "hardlinks",
+                                  "devices", "whiteouts-base"])
+@pytest.mark.parametrize("policy", ["containerd-legacy", "containerd", "moby-legacy", "moby"])
+def test_corpus_layers_agree_on_sim_and_fake_linux(fs, name, policy):
+    data = (CORPUS / f"{name}.tar").read_bytes()
+    expected = outcome(fsmodel.SimKernel(fs), data, policy)
+    with fake_linux_factory(Situation(fs))() as k:
+        got = outcome(k, data, policy)
+    assert got == expected
+
