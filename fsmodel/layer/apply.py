@@ -227,7 +227,13 @@ class KernelTarget:
 
 def clean(index: int, name: str) -> tuple[str, ...]:
     """Lexically clean an archive name into root-relative components."""
-    parts: list[str] = []
+    parts = name.strip("/").split("/")
+    if "." not in name or not ("." in parts or ".." in parts):
+        if "" not in parts:
+            return tuple(parts)           # the usual name: nothing to clean
+        if parts == [""]:
+            return ()
+    parts = []
     for part in name.split("/"):
         if part in ("", "."):
             continue

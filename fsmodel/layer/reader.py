@@ -90,6 +90,7 @@ from __future__ import annotations
 import base64
 import enum
 import re
+import struct
 from dataclasses import dataclass, fields
 from urllib.parse import unquote_to_bytes
 
@@ -352,7 +353,39 @@ def _go17_prefix(block: bytes) -> bytes:
     return b""
 
 
+#: A POSIX ustar header (magic "ustar\\0" version "00"), field by field.
+_USTAR = struct.Struct("100s8s8s8s12s12s8x1x100s8s32s32s8s8s155s12x")
+
+
 def _parse_entry_header(block: bytes, typeflag: bytes) -> _Header:
+    """The header's fields (see :func:`_parse_header_slowly`, which decides every case).
+
+    Most layers are written by Go or GNU tar in plain ustar: every number is
+    octal digits ended by one NUL.  Those are parsed in one unpack; anything
+    else (GNU and star layouts, base-256, spaces, devices) takes the slow path.
+    """
+    fields = _USTAR.unpack(block)
+    (name, mode, uid, gid, size, mtime, linkname, magic, uname, gname, _, _, prefix) = fields
+    if (magic == b"ustar\x0000" and block[508:512] != b"tar\0" and not mode[7]
+            and not uid[7] and not gid[7] and not size[11] and not mtime[11]
+            and (mode[:7] + uid[:7] + gid[:7] + size[:11] + mtime[:11]).isdigit()
+            and typeflag not in (b"3", b"4")):
+        try:
+            numbers = (int(mode[:7], 8), int(uid[:7], 8), int(gid[:7], 8), int(size[:11], 8),
+                       int(mtime[:11], 8))
+        except ValueError:   # an 8 or a 9
+            return _parse_header_slowly(block, typeflag)
+        name = _cstring(name)
+        prefix = _cstring(prefix)
+        if prefix:
+            name = prefix + b"/" + name
+        return _Header(typeflag, _ENTRY_TYPES[typeflag], name, _cstring(linkname),
+                       numbers[0], numbers[1], numbers[2], numbers[3], numbers[4],
+                       _cstring(uname), _cstring(gname), 0, 0)
+    return _parse_header_slowly(block, typeflag)
+
+
+def _parse_header_slowly(block: bytes, typeflag: bytes) -> _Header:
     fmt = _format(block)
     name = _cstring(block[0:100])
     prefix = b""
@@ -604,11 +637,20 @@ class Reader:
         start = self._pos
         self._pos += n
         self._offset += n
-        chunk = bytes(self._buf[start:self._pos])
+        with memoryview(self._buf) as view:   # one copy, and the view is gone at once
+            chunk = view[start:self._pos].tobytes()
         if self._pos == len(self._buf):
             self._buf.clear()
             self._pos = 0
         return chunk
+
+    def _skip(self, n: int) -> None:
+        """Consume ``n`` bytes nobody reads (padding) without copying them."""
+        self._pos += n
+        self._offset += n
+        if self._pos == len(self._buf):
+            self._buf.clear()
+            self._pos = 0
 
     def _fail(self, offset: int, reason: str) -> MalformedLayer:
         return MalformedLayer(self._index, offset, reason)
@@ -631,7 +673,7 @@ class Reader:
                     if not self._eof:
                         return NEED_DATA
                     need = self._available()   # the end inside the last padding is the end
-                self._take(need)
+                self._skip(need)
                 self._state = _State.HEADER
                 continue
             if state is _State.EXTENSION:
@@ -644,7 +686,7 @@ class Reader:
                                              f"bytes and {_padded(size)} of padding "
                                              f"declared, {self._available()} bytes present)")
                 body = self._take(size)
-                self._take(_padded(size))
+                self._skip(_padded(size))
                 self._state = _State.HEADER
                 self._on_extension(typeflag, body, offset)
                 continue
