@@ -144,11 +144,16 @@ class KernelTarget:
         self.root = root.rstrip("/") or "/"
         self._prefix = "" if self.root == "/" else self.root
 
+    _last = (None, None)
+
     def path(self, parts) -> str:
         """The backend path of ``parts`` (also what messages show)."""
-        if not parts:
-            return self.root
-        return self._prefix + "/" + "/".join(parts)
+        last = self._last
+        if last[0] is parts:          # an entry's calls all name the same tuple
+            return last[1]
+        path = self._prefix + "/" + "/".join(parts) if parts else self.root
+        self._last = (parts, path)
+        return path
 
     display = path
 

@@ -44,6 +44,7 @@ class DirTarget:
         self.root = os.path.abspath(os.fspath(root)).rstrip("/") or "/"
         self._rootfd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         # directory fds by components, with the byte length of their path
+        self._last: tuple = (None, None)   # the last components resolved, and their (fd, name)
         self._fds: dict[tuple, tuple[int, int]] = {
             (): (self._rootfd, len(os.fsencode(self.root)))}
         #: components of what this target created (tops of created subtrees), in order
@@ -74,11 +75,15 @@ class DirTarget:
         for the root itself."""
         if not parts:
             return self._rootfd, ""
+        last = self._last
+        if last[0] is parts:          # an entry's calls all name the same tuple
+            return last[1]
         name = parts[-1]
         fd, length = self._dirfd(parts[:-1])
         if length + 1 + 4 * len(name) >= _PATH_MAX and \
                 length + 1 + len(os.fsencode(name)) >= _PATH_MAX:
             self._too_long(parts)
+        self._last = (parts, (fd, name))
         return fd, name
 
     def _too_long(self, parts):
@@ -102,11 +107,13 @@ class DirTarget:
         return got
 
     def _evict(self) -> None:
+        self._last = (None, None)
         for key in list(self._fds)[1:_MAX_FDS // 2]:
             os.close(self._fds.pop(key)[0])
 
     def _forget(self, parts: tuple) -> None:
         """Close the cached fds of ``parts`` and everything below it."""
+        self._last = (None, None)
         n = len(parts)
         for key in [k for k in self._fds if k[:n] == parts and k]:
             os.close(self._fds.pop(key)[0])
@@ -175,6 +182,7 @@ class DirTarget:
     def close(self, handle: int | None = None) -> None:
         """Close a file :meth:`create` returned, or (no handle) the target itself."""
         if handle is None:
+            self._last = (None, None)
             for fd, _ in self._fds.values():
                 os.close(fd)
             self._fds = {}

@@ -1,37 +1,21 @@
 """The same layers on a real filesystem and on SimKernel give identical results."""
 
-import contextlib
 import os
 import pathlib
 
 import pytest
 
 import fsmodel
-from fsmodel._mounts import scratch_mount
 from fsmodel.layer import iter_layer
 from fsmodel.layer.apply import Applier, ExtractionFailed, UnsafeEntry
 from fsmodel.layer.dirtarget import DirTarget
 from fsmodel.layer.policies import POLICIES, get_policy
-from fsmodel.testing import Situation, scratch_host_factory
 from tests.attacks import OsView
 from tests.layers import outcome, snapshot
 from tests.unit.test_applier_backends import LAYERS
 
 pytestmark = pytest.mark.privileged
 
-
-@pytest.fixture(scope="module")
-def hosts():
-    stack = contextlib.ExitStack()
-    made = {}
-
-    def get(fs):
-        if fs not in made:
-            made[fs] = stack.enter_context(scratch_host_factory(Situation(fs)))
-        return made[fs]
-
-    with stack:
-        yield get
 
 
 @pytest.mark.parametrize("fs", ["tmpfs", "ext4"])
@@ -50,19 +34,6 @@ CORPUS = pathlib.Path(__file__).resolve().parents[2] / "corpus"
 CORPUS_LAYERS = {p.stem: p.read_bytes() for p in sorted(CORPUS.glob("*.tar"))
                  if not p.name.startswith("image-")}
 
-
-@pytest.fixture(scope="module")
-def mounts():
-    stack = contextlib.ExitStack()
-    made = {}
-
-    def get(fs):
-        if fs not in made:
-            made[fs] = stack.enter_context(scratch_mount(fs))
-        return made[fs]
-
-    with stack:
-        yield get
 
 
 def dir_outcome(base, data, policy, n):

@@ -8,11 +8,9 @@ HostKernel) must be unchanged after the layers are applied. The right answers
 each case states are checked on the real tree too.
 """
 
-import contextlib
 
 import pytest
 
-from fsmodel.testing import Situation, scratch_host_factory
 from tests.attacks import cases, run_case, site_on_kernel
 
 pytestmark = pytest.mark.privileged
@@ -22,19 +20,6 @@ CLASSES = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10",
            "L1", "L2", "L3", "L4", "W1", "W2", "W3", "W4", "W5", "W6", "W7",
            "D1", "D2", "D3", "D4"]
 
-
-@pytest.fixture(scope="module")
-def hosts():
-    stack = contextlib.ExitStack()
-    made = {}
-
-    def get(fs):
-        if fs not in made:
-            made[fs] = stack.enter_context(scratch_host_factory(Situation(fs)))
-        return made[fs]
-
-    with stack:
-        yield get
 
 
 @pytest.fixture(params=FILESYSTEMS)
