@@ -410,6 +410,16 @@ class SimKernel:
                 _fail(vfs.NOT_DIR, path)
             mnt, cur = cmnt, child
 
+    def _prime(self, path, mount, inode) -> None:
+        """Remember what a new non-symlink inode's path resolves to (either way of
+        following: the last component is not a link), for the calls that follow it."""
+        if type(path) is str and not path.endswith("/") and self._cache_dirs:
+            cache = self._cache
+            if len(cache) > 4096:
+                cache.clear()
+            cwd = self._cwd[1]
+            cache[(path, False, cwd)] = cache[(path, True, cwd)] = (mount, inode)
+
     def _remember_dir(self, path: str, mnt, cur) -> None:
         """Record the parent directory of a plain absolute path (no symlink, dot or
         double slash on the way) for the next walk under it."""
@@ -615,7 +625,7 @@ class SimKernel:
         refused = vfs.may_create(self._cred, w.pdir)
         if refused is not None:
             _fail(refused, path)
-        self._make_inode(w, S_IFDIR | (mode & 0o1777))
+        self._prime(path, w.pmount, self._make_inode(w, S_IFDIR | (mode & 0o1777)))
 
     def mknod(self, path: str, mode: int, device: int = 0) -> None:
         _check_int(mode, "mode")
@@ -629,7 +639,7 @@ class SimKernel:
         if refused is not None:
             _fail(refused, path)
         rdev = device if ftype in (S_IFCHR, S_IFBLK) else 0
-        self._make_inode(w, ftype | (mode & 0o7777), rdev)
+        self._prime(path, w.pmount, self._make_inode(w, ftype | (mode & 0o7777), rdev))
 
     def symlink(self, target: str, path: str) -> None:
         if type(target) is not str:
@@ -933,6 +943,7 @@ class SimKernel:
                 inode = self._make_inode(w, S_IFREG | (mode & 0o7777))
                 mount = w.pmount
                 created = True
+                self._prime(path, mount, inode)
             else:
                 if flags & _O_EXCL:
                     _fail(vfs.OPEN_EXISTS, path)

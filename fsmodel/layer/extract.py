@@ -53,10 +53,10 @@ def extract(image, target, policy, *, privilege: str = "root", progress=None) ->
     """
     outcome = Outcome()
     for blob in image.layers:
-        with blob.open() as stream:
+        with blob.open(diff_id=False) as stream:
             chunks = stream if progress is None else _counting(stream, progress)
             applier = Applier(target, policy, privilege=privilege,
-                              layer=blob.diff_id or blob.digest or "sha256:?")
+                              layer=blob.diff_id or _LayerName(blob))
             try:
                 applier.apply(iter_layer(chunks, pax_globals=policy.pax_globals))
             except (ExtractionFailed, UnsafeEntry) as exc:
@@ -69,6 +69,24 @@ def extract(image, target, policy, *, privilege: str = "root", progress=None) ->
             stream.finish()
         outcome.layers += 1
     return outcome
+
+
+class _LayerName:
+    """A plain layer's DiffID for the messages that name it: computed (by reading
+    the layer again) only if a message needs it, so extraction does not hash."""
+
+    def __init__(self, blob):
+        self._blob = blob
+        self._text = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            with self._blob.open() as stream:
+                self._text = stream.finish()
+        return self._text
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
 
 
 def _counting(chunks, progress):

@@ -193,12 +193,16 @@ class LayerBlob:
     _container: object = field(default=None, repr=False, compare=False)
     _max_total_bytes: int = field(default=64 * GiB, repr=False, compare=False)
 
-    def open(self) -> LayerStream:
-        """A new stream of this layer's uncompressed tar bytes, from the start."""
+    def open(self, *, diff_id: bool = True) -> LayerStream:
+        """A new stream of this layer's uncompressed tar bytes, from the start.
+
+        ``diff_id=False`` skips computing the DiffID when nothing declares one to
+        verify (a plain layer): ``finish()`` then returns None."""
         if self._container is None:
             raise ValueError("this LayerBlob belongs to no open Image")
         raw, _ = self._container.open(self.name, f"layer {self.index}")
-        return LayerStream(self, raw, self._max_total_bytes)
+        return LayerStream(self, raw, self._max_total_bytes,
+                           diff_id=diff_id or self.diff_id is not None)
 
 
 @dataclass(frozen=True)
@@ -247,12 +251,13 @@ class LayerStream:
     blob without verifying.
     """
 
-    def __init__(self, blob: LayerBlob, raw: BinaryIO, max_total_bytes: int):
+    def __init__(self, blob: LayerBlob, raw: BinaryIO, max_total_bytes: int, *,
+                 diff_id: bool = True):
         self._blob = blob
         self._label = f"layer {blob.index} ({blob.name})"
         self._raw = _BlobReader(raw, blob, self._label)
         self._decoder = _decoder(blob.compression, self._raw)
-        self._diff = hashlib.new(_algorithm(blob.diff_id))
+        self._diff = hashlib.new(_algorithm(blob.diff_id)) if diff_id else None
         self._total = 0
         self._limit = max_total_bytes
         self._result: str | None = None
@@ -292,7 +297,7 @@ class LayerStream:
         return the same value, or raise the same error."""
         for _ in self:
             pass
-        return self._result
+        return self._result or None
 
     def close(self) -> None:
         self._closed = True
@@ -316,7 +321,8 @@ class LayerStream:
         if self._total > self._limit:
             self._blob_first(f"{self._label}: more than max_total_bytes={self._limit} "
                              f"bytes uncompressed")
-        self._diff.update(chunk)
+        if self._diff is not None:
+            self._diff.update(chunk)
         return chunk
 
     def _blob_first(self, message: str):
@@ -330,6 +336,10 @@ class LayerStream:
     def _verify(self) -> None:
         self._raw.drain()
         self._raw.verify()
+        if self._diff is None:
+            self._result = ""          # read and verified; no DiffID computed
+            self._raw.close()
+            return
         computed = f"{self._diff.name}:{self._diff.hexdigest()}"
         if self._blob.diff_id is not None and computed != self._blob.diff_id:
             raise MalformedImage(f"{self._label}: DiffID mismatch (config says "

@@ -69,13 +69,20 @@ def _require_str(name: str, value: object) -> None:
         raise ValueError(f"{name}={value!r}, but a NUL byte cannot be part of a name")
 
 
+_SETTERS: dict = {}
+
+
 def _trusted(cls, **fields):
     """An op built from fields the reader has already checked: every field given,
     no ``__post_init__`` (which would check them all again, per entry)."""
     op = object.__new__(cls)
-    setter = object.__setattr__
+    setters = _SETTERS.get(cls)
+    if setters is None:   # the slots' own descriptors: frozen __setattr__ is not involved
+        setters = _SETTERS[cls] = {
+            name: slot.__set__ for klass in cls.__mro__
+            for name, slot in vars(klass).items() if type(slot).__name__ == "member_descriptor"}
     for name, value in fields.items():
-        setter(op, name, value)
+        setters[name](op, value)
     return op
 
 
