@@ -139,6 +139,9 @@ def cli():
 @click.option("--caps", callback=_caps,
               help="Caller's capabilities, comma-separated (CAP_SYS_ADMIN,...), or 'none' "
                    "[default: all for uid 0, none otherwise].")
+@click.option("--userns", type=click.IntRange(0), default=0, show_default=True, metavar="N",
+              help="Call from a user namespace mapping N ids (a rootless runtime); the owner "
+                   "and caller ids are then the namespace's.")
 @click.option("--mode", callback=_octal, help="File mode in octal [default: 644, 755 for dirs].")
 @click.option("--owner", default="0", callback=_owner, show_default=True, help="UID[:GID] of the file.")
 @click.option("--sticky", is_flag=True, help="Set the sticky bit (directories).")
@@ -149,8 +152,8 @@ def cli():
               help="Whether the attribute is already set [default: yes for get/remove].")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 def explain(call, name, ftype, value, value_hex, value_size, flags, size, fs, fs_options, kernel,
-            uid, gid, groups, caps, mode, owner, sticky, immutable, append, readonly, exists,
-            as_json):
+            uid, gid, groups, caps, userns, mode, owner, sticky, immutable, append, readonly,
+            exists, as_json):
     """What an xattr syscall returns, the rule that decided it, why, and where in the kernel.
 
     \b
@@ -173,7 +176,7 @@ def explain(call, name, ftype, value, value_hex, value_size, flags, size, fs, fs
     try:
         verdict = run(call, name=name, type=ftype, value=data, value_size=value_size, flags=flags,
                       size=size, fs=fs, kernel=kernel, uid=uid, gid=gid, groups=groups, caps=caps,
-                      mode=mode, owner=owner[0], group=owner[1], sticky=sticky,
+                      userns=userns, mode=mode, owner=owner[0], group=owner[1], sticky=sticky,
                       immutable=immutable, append=append, readonly=readonly, exists=exists,
                       fs_options=fs_options)
     except (TypeError, ValueError) as exc:

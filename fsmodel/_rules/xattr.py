@@ -230,10 +230,12 @@ APPEND_ONLY = _r("R3.1-append-only", errno.EPERM,
                  "The inode is append-only: no attribute may be written or removed.",
                  f"{_XATTR_C}: may_write_xattr")
 TRUSTED_WRITE = _r("R3.3-trusted-write", errno.EPERM,
-                   "trusted.* attributes can only be written with CAP_SYS_ADMIN.",
+                   "trusted.* attributes can only be written with CAP_SYS_ADMIN in the "
+                   "initial user namespace (capable()).",
                    f"{_XATTR_C}: xattr_permission")
 TRUSTED_READ = _r("R3.3-trusted-read", errno.ENODATA,
-                  "trusted.* attributes are invisible (ENODATA) to callers without CAP_SYS_ADMIN.",
+                  "trusted.* attributes are invisible (ENODATA) to callers without CAP_SYS_ADMIN "
+                  "in the initial user namespace.",
                   f"{_XATTR_C}: xattr_permission")
 USER_TYPE_WRITE = _r("R3.4-user-file-type", errno.EPERM,
                      "user.* attributes are only allowed on regular files and directories; "
@@ -335,11 +337,13 @@ def read_permission(c):
 
 SECURITY_WRITE = _r("R4.1-security-write", errno.EPERM,
                     "security.* attributes (other than security.capability) can only be "
-                    "written or removed with CAP_SYS_ADMIN.",
+                    "written with CAP_SYS_ADMIN over the filesystem's user namespace (the "
+                    "initial one for every filesystem modelled).",
                     "security/commoncap.c: cap_inode_setxattr")
 SECURITY_REMOVE = _r("R4.1-security-remove", errno.EPERM,
                      "security.* attributes (other than security.capability) can only be "
-                     "removed with CAP_SYS_ADMIN.", "security/commoncap.c: cap_inode_removexattr")
+                     "removed with CAP_SYS_ADMIN over the filesystem's user namespace.",
+                     "security/commoncap.c: cap_inode_removexattr")
 SELINUX_NAME = "security.selinux"
 SELINUX_LABEL = _r("R4.1-selinux-label", errno.EPERM,
                    "With SELinux built in but no policy loaded, SELinux skips the "

@@ -96,3 +96,18 @@ def test_crosscheck_runs_on_this_kernel():
     code, out, err = run("crosscheck", "--fs", "tmpfs", "--sequences", "3", "--length", "20")
     assert code == 0, out + err
     assert "tmpfs" in out and " 0\n" in out + "\n"
+
+
+def test_explain_from_a_user_namespace():
+    """A rootless runtime: root of its namespace, still no trusted.* (capable())."""
+    from click.testing import CliRunner
+
+    from fsmodel.cli import cli
+
+    result = CliRunner().invoke(cli, ["explain", "setxattr", "--name", "trusted.x",
+                                      "--userns", "65536", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["errno"], data["rule"]) == ("EPERM", "R3.3-trusted-write")
+    result = CliRunner().invoke(cli, ["explain", "setxattr", "--name", "trusted.x", "--json"])
+    assert json.loads(result.output)["errno"] is None
