@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from .apply import Applier, ExtractionFailed, KernelTarget, UnsafeEntry
+from .extract import paced_gc
 from .hosts import ROOTFS, Host
 from .ops import Data, Entry
 from .policies import Policy
@@ -119,9 +120,10 @@ def _dedup(messages: list[str]) -> list[str]:
 def check(layers: list[LoadedLayer], policies, hosts, progress=None) -> list[Cell]:
     """The matrix, policy-major: ``[run_cell(layers, p, h) for p in policies for h in hosts]``."""
     cells = []
-    for policy in policies:
-        for host in hosts:
-            cells.append(run_cell(layers, policy, host))
-            if progress is not None:
-                progress(1)
+    with paced_gc():
+        for policy in policies:
+            for host in hosts:
+                cells.append(run_cell(layers, policy, host))
+                if progress is not None:
+                    progress(1)
     return cells

@@ -91,3 +91,16 @@ def test_matrix_is_policy_major_and_complete(tmp_path):
         assert (c.error is None) == (c.outcome != "fail")
         assert set(c.as_json()) == {"policy", "host", "outcome", "error", "entry", "xattr",
                                     "errno", "rule", "warnings"}
+
+
+def test_paced_gc_restores_the_collector_settings():
+    import gc
+
+    from fsmodel.layer.extract import paced_gc
+
+    before = gc.get_threshold()
+    with pytest.raises(KeyError):
+        with paced_gc(123_456):
+            assert gc.get_threshold()[0] == max(before[0], 123_456)
+            raise KeyError
+    assert gc.get_threshold() == before
