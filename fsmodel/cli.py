@@ -431,12 +431,7 @@ def _details(cells, hosts) -> str:
         if outcome == "fail":
             out.append(f"FAIL  {policy} on {on}:")
             out.append(f"      {error}")
-            cause = [f"entry {entry}"] if entry else []
-            if xattr:
-                cause.append(f"xattr {xattr}")
-            why = ", ".join(cause)
-            if code:
-                why += f": {code}" + (f" (rule {rule})" if rule else "")
+            why = _cause(entry, xattr, code, rule)
             if why:
                 out.append(f"      {why}")
         else:
@@ -577,14 +572,17 @@ def _extract_real(source, image, policy, into, keep_partial, as_json):
 
 def _print_failure(data, policy):
     click.echo(f"{policy.tool}: {data['error']}", err=True)
-    cause = [f"entry {data['entry']}"] if data["entry"] else []
-    if data["xattr"]:
-        cause.append(f"xattr {data['xattr']}")
-    why = ", ".join(cause)
-    if data["errno"]:
-        why += f": {data['errno']}" + (f" (rule {data['rule']})" if data["rule"] else "")
+    why = _cause(data["entry"], data["xattr"], data["errno"], data["rule"])
     if why:
         click.echo(f"  {why}", err=True)
+
+
+def _cause(entry, xattr, code, rule) -> str:
+    """``entry E, xattr X: ERRNO (rule R)``: what a failure came from, as far as known."""
+    why = ", ".join(([f"entry {entry}"] if entry else []) + ([f"xattr {xattr}"] if xattr else []))
+    if code:
+        why += f": {code}" + (f" (rule {rule})" if rule else "")
+    return why
 
 
 def _extract_simulated(source, image, policy, host, as_json):

@@ -12,8 +12,8 @@ Three parts:
   the root) and ``read_inside()`` (the same for the root's own tree). A *kind*
   is one function ``tmp_path -> Site`` registered in :data:`KINDS`;
   :func:`site_on_kernel` lays the canaries out on any backend with the
-  syscall-shaped interface (SimKernel, HostKernel, or :class:`OsView` over a
-  real directory).
+  syscall-shaped interface (SimKernel, HostKernel, or
+  :class:`fsmodel.testing.backends.OsCalls` over a real directory).
 * **Cases** — :data:`CASES`: the P/L/W/D attacks as data (layers, allowed
   outcomes, and a ``check`` for the right answer where there is one), shared by
   ``tests/unit/test_attacks.py`` and ``tests/kernel/test_attacks_kernel.py``.
@@ -273,41 +273,6 @@ def diff(before: dict, after: dict) -> str:
 
 # =========================================================================== targets
 
-class OsView:
-    """The syscall-shaped interface over Python's ``os`` on the real filesystem
-    (for a real-directory kind: ``site_on_kernel(OsView(), str(tmp_path))``)."""
-
-    mkdir = staticmethod(os.mkdir)
-    rmdir = staticmethod(os.rmdir)
-    unlink = staticmethod(os.unlink)
-    symlink = staticmethod(os.symlink)
-    readlink = staticmethod(os.readlink)
-    lstat = staticmethod(os.lstat)
-    chmod = staticmethod(os.chmod)
-    lchown = staticmethod(os.lchown)
-    open = staticmethod(os.open)
-    write = staticmethod(os.write)
-    close = staticmethod(os.close)
-
-    def mknod(self, path, mode, device=0):
-        os.mknod(path, mode, device)
-
-    def link(self, src, dst):
-        os.link(src, dst, follow_symlinks=False)
-
-    def listdir(self, path):
-        return sorted(os.listdir(path))
-
-    def lsetxattr(self, path, name, value, flags=0):
-        os.setxattr(path, name, value, flags, follow_symlinks=False)
-
-    def lgetxattr(self, path, name):
-        return os.getxattr(path, name, follow_symlinks=False)
-
-    def llistxattr(self, path):
-        return os.listxattr(path, follow_symlinks=False)
-
-
 @dataclass
 class Site:
     """An extraction root on a backend, with canaries around it.
@@ -379,9 +344,9 @@ def _sim_site(tmp_path) -> Site:
 
 
 #: kind -> function(tmp_path) -> Site. Add a kind with one function returning a Site; e.g.
-#: a real directory: the target over ``tmp_path/root``, ``read_outside=lambda: walk(OsView(),
-#: str(tmp_path), exclude=root)``, ``read_inside=lambda: walk(OsView(), root, relative=True)``
-#: after ``plant_canaries(OsView(), str(tmp_path))`` (``kernel=None`` skips the mount test).
+#: a real directory: the target over ``tmp_path/root``, ``read_outside=lambda: walk(OsCalls(),
+#: str(tmp_path), exclude=root)``, ``read_inside=lambda: walk(OsCalls(), root, relative=True)``
+#: after ``plant_canaries(OsCalls(), str(tmp_path))`` (``kernel=None`` skips the mount test).
 KINDS: dict[str, Callable[[object], Site]] = {"sim": _sim_site}
 
 

@@ -123,21 +123,19 @@ class Cred:
         """``capable()``: the capability in the initial user namespace."""
         return not self.userns and bool(self.caps & bit)
 
-    def capable_wrt(self, bit: int, inode) -> bool:
-        """``capable_wrt_inode_uidgid``: the capability, over an inode whose ids are mapped."""
-        if not self.caps & bit:
-            return False
+    def maps_inode(self, inode) -> bool:
+        """``privileged_wrt_inode_uidgid``: the inode's uid and gid are both mapped."""
         n = self.userns
         return not n or (USERNS_BASE <= inode.uid < USERNS_BASE + n
                          and USERNS_BASE <= inode.gid < USERNS_BASE + n)
 
+    def capable_wrt(self, bit: int, inode) -> bool:
+        """``capable_wrt_inode_uidgid``: the capability, over an inode whose ids are mapped."""
+        return bool(self.caps & bit) and self.maps_inode(inode)
+
     def caps_over(self, inode) -> int:
         """The capabilities ``capable_wrt_inode_uidgid`` grants over this inode."""
-        n = self.userns
-        if not n or (USERNS_BASE <= inode.uid < USERNS_BASE + n
-                     and USERNS_BASE <= inode.gid < USERNS_BASE + n):
-            return self.caps
-        return 0
+        return self.caps if self.maps_inode(inode) else 0
 
     def init_caps(self) -> int:
         """The capabilities that count where the kernel asks ``capable()``."""

@@ -341,6 +341,8 @@ class SimKernel:
                 pending = [p for p in path.split("/") if p]
         else:
             pending = [p for p in path.split("/") if p]
+        # only a path without "." or ".." components or "//" names its parent by its text
+        plain = plain and "/." not in path and "//" not in path
         if not pending:
             return _Walk(mnt, cur, None, "root", slash, mnt, cur)
         pending.reverse()
@@ -372,7 +374,7 @@ class SimKernel:
                 child = cur.children.get(name)
                 if child is None:
                     if last and cur.nlink:
-                        if plain and "/." not in path and "//" not in path:
+                        if plain:
                             self._remember_dir(path, mnt, cur)
                         return _Walk(mnt, cur, name, ltype, slash, None, None)
                     _fail(vfs.NO_ENTRY, path)  # (or a removed directory: IS_DEADDIR)
@@ -403,7 +405,7 @@ class SimKernel:
             if last:
                 if slash and not parent_only and child.mode & S_IFMT != S_IFDIR:
                     _fail(vfs.NOT_DIR, path)
-                if plain and ltype == "norm" and "/." not in path and "//" not in path:
+                if plain:
                     self._remember_dir(path, mnt, cur)
                 return _Walk(mnt, cur, name, ltype, slash, cmnt, child)
             if child.mode & S_IFMT != S_IFDIR:
@@ -818,26 +820,24 @@ class SimKernel:
             _fail(new, path)
         self._set_mode(mount, inode, new)
 
-    def _resolution_may_change(self, inode, change) -> None:
-        """Apply ``change`` to a directory's mode or owner, forgetting cached lookups
-        only if it changes what the caller may look up in it (search permission) or,
+    def _directory_changed(self, inode, searchable_before) -> None:
+        """A directory's mode or owner changed: forget cached lookups only if that
+        changes what the caller may look up in it (``may_lookup`` before and after) or,
         with fs.protected_symlinks, which symlinks it may follow there."""
-        before = vfs.may_lookup(self._cred, inode)
-        change()
-        if (vfs.may_lookup(self._cred, inode) is not before
+        if (vfs.may_lookup(self._cred, inode) is not searchable_before
                 or self.sysctl["protected_symlinks"]):
             self._invalidate()
 
     def _set_mode(self, mount, inode, new):
-        if new & S_IFMT == S_IFDIR and inode.acl_access is None:
-            return self._resolution_may_change(inode, lambda: setattr(inode, "mode", new))
+        is_dir = new & S_IFMT == S_IFDIR
+        before = vfs.may_lookup(self._cred, inode) if is_dir else None
         inode.mode = new
         if inode.acl_access is not None:
             acl = acl_chmod(inode.acl_access, new)
             mount.fs.set_acl(mount.state, inode, ACL_ACCESS, acl_encode(acl))
             inode.acl_access = acl
-        if new & S_IFMT == S_IFDIR:   # search permission: how paths below resolve
-            self._invalidate()
+        if is_dir:
+            self._directory_changed(inode, before)
 
     def _chown(self, path, uid, gid, follow):
         _check_int(uid, "uid")
@@ -852,17 +852,13 @@ class SimKernel:
         if isinstance(result, Rule):
             _fail(result, path)
         new_uid, new_gid, mode, kill_caps = result
-
-        def change():
-            inode.uid, inode.gid = new_uid, new_gid
-
         t = inode.mode & S_IFMT
+        before = vfs.may_lookup(self._cred, inode) if t == S_IFDIR else None
+        inode.uid, inode.gid = new_uid, new_gid
         if t == S_IFDIR:
-            self._resolution_may_change(inode, change)
-        else:
-            change()
-            if t == S_IFLNK and self.sysctl["protected_symlinks"]:
-                self._invalidate()   # may_follow_link looks at the link's owner
+            self._directory_changed(inode, before)
+        elif t == S_IFLNK and self.sysctl["protected_symlinks"]:
+            self._invalidate()   # may_follow_link looks at the link's owner
         if mode != inode.mode:
             self._set_mode(mount, inode, mode)
         if kill_caps and inode.xattrs.get(CAPS_NAME):

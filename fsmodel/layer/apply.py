@@ -302,7 +302,7 @@ class Applier:
         if self._file is not None:
             self._finish_file()
         if isinstance(event, EndOfLayer):
-            self._guard(None, self._finish_layer)
+            self._finish_layer()
         elif isinstance(event, Entry):
             if not self._started:
                 self._started = True
@@ -351,12 +351,7 @@ class Applier:
         text = "/".join(key)
         is_dir = isinstance(op, Directory)
         self._doing, self._where = "lstat", key
-        fresh = self._fresh
-        if "/".join(parent) in fresh and text not in fresh and text not in self._unpacked \
-                and text not in self._below:
-            existing = None     # a directory this layer created holds only its own entries
-        else:
-            existing = target.lstat(key)
+        existing = None if self._absent(parent, text) else target.lstat(key)
         if existing is not None and not (is_dir and stat.S_ISDIR(existing.st_mode)):
             self._removed()
             self._doing = "remove"
@@ -443,6 +438,13 @@ class Applier:
         self._parents[parts] = resolved_parts
         return resolved_parts
 
+    def _absent(self, parent, text: str) -> bool:
+        """Known not to exist without asking: a directory this layer created holds only
+        what this layer put there, and nothing of it is called ``text``."""
+        fresh = self._fresh
+        return ("/".join(parent) in fresh and text not in fresh and text not in self._unpacked
+                and text not in self._below)
+
     def _removed(self) -> None:
         self._parents.clear()
         self._fresh.clear()
@@ -462,13 +464,8 @@ class Applier:
                 continue
             here = tuple(resolved) + (name,)
             text = "/".join(here)
-            fresh = self._fresh
-            if "/".join(resolved) in fresh and text not in fresh \
-                    and text not in self._unpacked and text not in self._below:
-                st = None
-            else:
-                self._doing, self._where = "lstat", here
-                st = target.lstat(here)
+            self._doing, self._where = "lstat", here
+            st = None if self._absent(resolved, text) else target.lstat(here)
             if st is None:
                 self._doing, self._where = "mkdir", here
                 target.mkdir(here, 0o755)
@@ -512,7 +509,7 @@ class Applier:
             if op.xattrs:
                 self._xattrs(op, key)
             if not link:
-                self._doing, self._where = "chmod", key
+                self._doing = "chmod"
                 target.chmod(key, op.mode)
 
     def _xattrs(self, op: Entry, key: tuple) -> None:
@@ -558,10 +555,10 @@ class Applier:
                 w = self.report.warnings[i]
                 self.report.warnings[i] = Warning(w.entry, message, w.xattr, w.errno, w.rule)
 
-    def _format(self, template: str, op: Entry | None, key: tuple, xattr: str | None, code,
+    def _format(self, template: str, op: Entry, key: tuple, xattr: str | None, code,
                 call: str = "") -> str:
         text = _strerror(code) if code else ""
-        name = op.path if op is not None else "/".join(key)
+        name = op.path
         return template.format(layer=self.layer, path=self.target.display(key),
                                entry=_clean_text(name), name=name, key=xattr,
                                strerror=text, Strerror=os.strerror(code) if code else "",
@@ -573,48 +570,47 @@ class Applier:
         self.report.warnings.append(Warning(op.path, message, xattr, code, rule))
 
     def _failed(self, op, exc: OSError, call: str, key: tuple) -> ExtractionFailed:
-        """The tool's failure for a filesystem call of an entry (or of the layer's end)."""
+        """The tool's failure for a filesystem call made for an entry (or a marker)."""
         code = errno_name(exc.errno) or str(exc.errno)
         rule = getattr(getattr(exc, "rule", None), "id", None)
-        if op is None:
-            op = self._end_op
         return ExtractionFailed(
             self._format(self.policy.entry_fail_message, op, key, None, exc.errno, call),
-            op.path if op is not None else "/".join(key), None, code, rule)
+            op.path, None, code, rule)
 
     # -- end of layer: whiteouts and opaque markers, order-independent
     def _mine(self, text: str) -> bool:
         """Did this layer write ``text`` or something below it?"""
         return text in self._unpacked or text in self._below
 
-    _end_op = None
-
     def _finish_layer(self) -> None:
         """Whiteouts and opaque markers hide what lower layers put there, never what
         this layer wrote, wherever the marker stands in the archive (image-spec:
         "whiteout files MUST only apply to resources in lower/parent layers").
         Their directories are resolved inside the root like any parent."""
-        target = self.target
         for index, key, op in self._whiteouts:
-            self._end_op = op
-            parent = self._resolve_parent(op, key[:-1])
-            full = parent + (key[-1],)
-            text = "/".join(full)
-            self._doing, self._where = "lstat", full
-            if text in self._unpacked:
-                # this layer wrote the entry itself: lower content under a directory goes
-                st = target.lstat(full)
-                if st is not None and stat.S_ISDIR(st.st_mode):
-                    self._hide_lower(op, full)
-            elif text in self._below:
-                self._hide_lower(op, full)   # a lower directory this layer wrote into
-            elif target.lstat(full) is not None:
-                self._removed()
-                self._doing = "remove"
-                target.remove_tree(full)
+            self._guard(op, self._whiteout, op, key)
         for index, key, op in self._opaque:
-            self._end_op = op
-            self._hide_lower(op, self._resolve_parent(op, key))
+            self._guard(op, self._opaque_dir, op, key)
+
+    def _opaque_dir(self, op: Opaque, key: tuple) -> None:
+        self._hide_lower(op, self._resolve_parent(op, key))
+
+    def _whiteout(self, op: Whiteout, key: tuple) -> None:
+        target = self.target
+        full = self._resolve_parent(op, key[:-1]) + (key[-1],)
+        text = "/".join(full)
+        self._doing, self._where = "lstat", full
+        if text in self._unpacked:
+            # this layer wrote the entry itself: lower content under a directory goes
+            st = target.lstat(full)
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                self._hide_lower(op, full)
+        elif text in self._below:
+            self._hide_lower(op, full)   # a lower directory this layer wrote into
+        elif target.lstat(full) is not None:
+            self._removed()
+            self._doing = "remove"
+            target.remove_tree(full)
 
     def _hide_lower(self, op: Entry, key: tuple[str, ...]) -> None:
         """Remove every lower-layer entry below the resolved directory ``key``, keeping

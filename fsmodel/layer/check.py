@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from .apply import Applier, ExtractionFailed, KernelTarget, UnsafeEntry
-from .extract import paced_gc
+from .extract import counting, distinct, failure_fields, paced_gc
 from .hosts import ROOTFS, Host
 from .ops import Data, Entry
 from .policies import Policy
@@ -50,7 +50,7 @@ def load_layers(image, progress=None) -> list[LoadedLayer]:
     out = []
     for blob in image.layers:
         with blob.open() as stream:
-            chunks = stream if progress is None else _counting(stream, progress)
+            chunks = stream if progress is None else counting(stream, progress)
             reader = Reader(pax_globals=False)
             events = tuple(e for e in _events(reader, chunks) if not isinstance(e, Data))
             diff_id = stream.finish()
@@ -62,12 +62,6 @@ def load_layers(image, progress=None) -> list[LoadedLayer]:
         out.append(LoadedLayer(blob.diff_id or diff_id, events,
                                sum(isinstance(e, Entry) for e in events), global_events))
     return out
-
-
-def _counting(chunks, progress):
-    for chunk in chunks:
-        progress(len(chunk))
-        yield chunk
 
 
 @dataclass
@@ -101,20 +95,11 @@ def run_cell(layers: list[LoadedLayer], policy: Policy, host: Host) -> Cell:
                     applier.apply(layer.events_for(policy))
                 finally:
                     warnings.extend(w.message for w in applier.report.warnings)
-            except ExtractionFailed as exc:
-                return Cell(policy.name, host.name, "fail", exc.message, exc.entry.lstrip("/"),
-                            exc.xattr, exc.errno, exc.rule, _dedup(warnings))
-            except UnsafeEntry as exc:
-                return Cell(policy.name, host.name, "fail",
-                            f"refused entry {exc.path!r}: {exc.reason}",
-                            exc.path.lstrip("/"), None, None, None, _dedup(warnings))
+            except (ExtractionFailed, UnsafeEntry) as exc:
+                return Cell(policy.name, host.name, "fail", warnings=distinct(warnings),
+                            **failure_fields(exc))
     return Cell(policy.name, host.name, "warn" if warnings else "ok",
-                warnings=_dedup(warnings))
-
-
-def _dedup(messages: list[str]) -> list[str]:
-    """One line per distinct message (moby collects one per entry; keep order)."""
-    return list(dict.fromkeys(m for m in messages if m))
+                warnings=distinct(warnings))
 
 
 def check(layers: list[LoadedLayer], policies, hosts, progress=None) -> list[Cell]:

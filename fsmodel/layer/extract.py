@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from .apply import Applier, ExtractionFailed, UnsafeEntry
 from .reader import iter_layer
 
-__all__ = ["Outcome", "extract", "paced_gc"]
+__all__ = ["Outcome", "counting", "distinct", "extract", "failure_fields", "paced_gc"]
 
 
 @dataclass
@@ -38,13 +38,24 @@ class Outcome:
         out = {"outcome": "fail" if f else ("warn" if self.warnings else "ok"),
                "error": None, "entry": None, "xattr": None, "errno": None, "rule": None,
                "entries": self.entries, "layers": self.layers,
-               "warnings": list(dict.fromkeys(w.message for w in self.warnings if w.message))}
-        if isinstance(f, ExtractionFailed):
-            out.update(error=f.message, entry=f.entry.lstrip("/"), xattr=f.xattr,
-                       errno=f.errno, rule=f.rule)
-        elif isinstance(f, UnsafeEntry):
-            out.update(error=f"refused entry {f.path!r}: {f.reason}", entry=f.path.lstrip("/"))
+               "warnings": distinct(w.message for w in self.warnings)}
+        if f is not None:
+            out.update(failure_fields(f))
         return out
+
+
+def failure_fields(exc: ExtractionFailed | UnsafeEntry) -> dict:
+    """What a report says of a failure: the tool's text and what caused it."""
+    if isinstance(exc, ExtractionFailed):
+        return {"error": exc.message, "entry": exc.entry.lstrip("/"), "xattr": exc.xattr,
+                "errno": exc.errno, "rule": exc.rule}
+    return {"error": f"refused entry {exc.path!r}: {exc.reason}",
+            "entry": exc.path.lstrip("/"), "xattr": None, "errno": None, "rule": None}
+
+
+def distinct(messages) -> list[str]:
+    """One line per distinct message, in order (moby collects one per entry)."""
+    return list(dict.fromkeys(m for m in messages if m))
 
 
 @contextlib.contextmanager
@@ -79,7 +90,7 @@ def _extract(image, target, policy, privilege, progress) -> Outcome:
     outcome = Outcome()
     for blob in image.layers:
         with blob.open(diff_id=False) as stream:
-            chunks = stream if progress is None else _counting(stream, progress)
+            chunks = stream if progress is None else counting(stream, progress)
             applier = Applier(target, policy, privilege=privilege,
                               layer=blob.diff_id or _LayerName(blob))
             try:
@@ -114,7 +125,8 @@ class _LayerName:
         return format(str(self), spec)
 
 
-def _counting(chunks, progress):
+def counting(chunks, progress):
+    """The chunks, reporting each one's size to ``progress`` (a progress bar)."""
     for chunk in chunks:
         progress(len(chunk))
         yield chunk

@@ -114,30 +114,16 @@ def fresh_host_factory(situation: Situation):
     return make
 
 
-class OsBackend:
-    """The syscall-shaped interface, made through Python's ``os`` inside fake_linux().
+class OsCalls:
+    """The syscall-shaped interface, made through Python's ``os`` on whatever
+    filesystem ``os`` sees (the real one, or pyfakefs' inside fake_linux()).
 
-    Every call goes through the patched ``os`` functions where ``os`` can
-    express it (``os.getxattr`` and ``os.listxattr`` always use a 64 KiB
-    buffer); calls with other buffer sizes go to the handle's kernel model,
-    which ``os`` cannot reach.
+    ``os.getxattr`` and ``os.listxattr`` always use a 64 KiB buffer; other
+    buffer sizes go to :meth:`_sized`, which ``os`` alone cannot serve.
     """
 
-    def __init__(self, handle):
-        self.handle = handle
-        self.kernel = handle.kernel_model
-
-    def become(self, uid, gid=None, groups=(), caps=None):
-        return self.handle.become(uid, gid, groups, caps)
-
-    def mount(self, path, fs, readonly=False, **options):
-        return self.handle.mount(path, fs, readonly, **options)
-
-    def remount(self, path, readonly):
-        return self.handle.remount(path, readonly)
-
-    def set_flags(self, path, immutable=False, append=False):
-        return self.handle.set_flags(path, immutable, append)
+    def _sized(self, call, *args):
+        raise ValueError(f"{call}: os has no buffer-size argument (only 65536)")
 
     def mkdir(self, path, mode):
         os.mkdir(path, mode)
@@ -208,32 +194,32 @@ class OsBackend:
     def getxattr(self, path, name, size=65536):
         if size == 65536:
             return os.getxattr(path, name)
-        return self.kernel.getxattr(path, name, size)
+        return self._sized("getxattr", path, name, size)
 
     def lgetxattr(self, path, name, size=65536):
         if size == 65536:
             return os.getxattr(path, name, follow_symlinks=False)
-        return self.kernel.lgetxattr(path, name, size)
+        return self._sized("lgetxattr", path, name, size)
 
     def fgetxattr(self, fd, name, size=65536):
         if size == 65536:
             return os.getxattr(fd, name)
-        return self.kernel.fgetxattr(fd, name, size)
+        return self._sized("fgetxattr", fd, name, size)
 
     def listxattr(self, path, size=65536):
         if size == 65536:
             return os.listxattr(path)
-        return self.kernel.listxattr(path, size)
+        return self._sized("listxattr", path, size)
 
     def llistxattr(self, path, size=65536):
         if size == 65536:
             return os.listxattr(path, follow_symlinks=False)
-        return self.kernel.llistxattr(path, size)
+        return self._sized("llistxattr", path, size)
 
     def flistxattr(self, fd, size=65536):
         if size == 65536:
             return os.listxattr(fd)
-        return self.kernel.flistxattr(fd, size)
+        return self._sized("flistxattr", fd, size)
 
     def removexattr(self, path, name):
         os.removexattr(path, name)
@@ -243,6 +229,30 @@ class OsBackend:
 
     def fremovexattr(self, fd, name):
         os.removexattr(fd, name)
+
+
+class OsBackend(OsCalls):
+    """:class:`OsCalls` inside fake_linux(): callers, mounts and flags through the
+    handle, and buffer sizes other than 64 KiB through its kernel model."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.kernel = handle.kernel_model
+
+    def _sized(self, call, *args):
+        return getattr(self.kernel, call)(*args)
+
+    def become(self, uid, gid=None, groups=(), caps=None):
+        return self.handle.become(uid, gid, groups, caps)
+
+    def mount(self, path, fs, readonly=False, **options):
+        return self.handle.mount(path, fs, readonly, **options)
+
+    def remount(self, path, readonly):
+        return self.handle.remount(path, readonly)
+
+    def set_flags(self, path, immutable=False, append=False):
+        return self.handle.set_flags(path, immutable, append)
 
 
 def fake_linux_factory(situation: Situation):

@@ -10,7 +10,7 @@ from fsmodel.layer import iter_layer
 from fsmodel.layer.apply import Applier, ExtractionFailed, UnsafeEntry
 from fsmodel.layer.dirtarget import DirTarget
 from fsmodel.layer.policies import POLICIES, get_policy
-from tests.attacks import OsView
+from fsmodel.testing.backends import OsCalls
 from tests.layers import outcome, snapshot
 from tests.unit.test_applier_backends import LAYERS
 
@@ -49,7 +49,7 @@ def dir_outcome(base, data, policy, n):
         result = ("fail", (exc.message.replace(root, "/r"), exc.entry, exc.xattr, exc.errno))
     except UnsafeEntry as exc:
         result = ("unsafe", exc.reason)
-    return result, snapshot(OsView(), root)
+    return result, snapshot(OsCalls(), root)
 
 
 _counter = iter(range(10**9))

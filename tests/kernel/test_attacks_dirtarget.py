@@ -17,7 +17,8 @@ import traceback
 import pytest
 
 from fsmodel.layer.dirtarget import DirTarget, _remove
-from tests.attacks import CASES, OsView, Site, plant_canaries, run_case, walk
+from fsmodel.testing.backends import OsCalls
+from tests.attacks import CASES, Site, plant_canaries, run_case, walk
 
 pytestmark = pytest.mark.privileged
 
@@ -32,7 +33,7 @@ def _libc():
 
 
 def _dir_site() -> Site:
-    view = OsView()
+    view = OsCalls()
     plant_canaries(view, "/")
     target = DirTarget("/root")
     return Site(target=target,
