@@ -626,6 +626,139 @@ def _extract_simulated(source, image, policy, host, as_json):
     sys.exit(0 if outcome.ok else 1)
 
 
+# ------------------------------------------------------------------ fuzz
+
+def _fuzz_progress(seconds):
+    """Live progress on stderr: a tqdm bar on a terminal, else a plain line now and then."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=seconds, unit="s", desc="fuzzing", leave=False, file=sys.stderr,
+                   bar_format="{desc} {bar} {elapsed}/{total}s {postfix}")
+
+        def update(status, elapsed, total):
+            bar.n = min(int(elapsed), seconds)
+            bar.set_postfix_str(f"#{status.execs:,} {status.exec_per_sec:,} exec/s "
+                                f"cov {status.cov} ft {status.ft} corp {status.corpus} "
+                                f"crashes {status.crashes}", refresh=True)
+        return update, bar.close
+
+    every = min(30.0, max(1.0, seconds / 10))
+    last = [0.0]
+
+    def update(status, elapsed, total):
+        if status.execs and elapsed - last[0] >= every:
+            last[0] = elapsed
+            click.echo(f"fuzzing {elapsed:.0f}/{total:.0f}s: #{status.execs} execs, "
+                       f"{status.exec_per_sec} exec/s, cov {status.cov} ft {status.ft}, "
+                       f"corpus {status.corpus}, crashes {status.crashes}", err=True)
+    return update, (lambda: None)
+
+
+@cli.command()
+@click.argument("target", metavar="TARGET")
+@click.option("--time", "seconds", type=click.IntRange(1), default=60, show_default=True,
+              help="Seconds of fuzzing (crash minimisation and the corpus merge come after).")
+@click.option("--jobs", type=click.IntRange(1), default=1, show_default=True,
+              help="Parallel fuzzing processes; above 1, libFuzzer's -fork=N (crash-resistant).")
+@click.option("--corpus", type=click.Path(), metavar="DIR",
+              help="The target's corpus [default: ./corpus/TARGET if it exists, else "
+                   "~/.cache/fsmodel/corpus/TARGET]; crashes are saved in DIR/regressions/.")
+def fuzz(target, seconds, jobs, corpus):
+    """Fuzz TARGET (layer, reader, xattr, kernel_diff) with atheris/libFuzzer.
+
+    New inputs that add coverage are merged into the corpus; each crash is
+    minimised and saved as regressions/crash-<sha1> there, where the tests
+    replay it.  Exit 0 without crashes, 1 with crashes, 2 for bad usage.
+    Ctrl-C stops fuzzing and still merges and summarises.
+    """
+    from .fuzzing.campaign import Campaign, CampaignError, HarnessError
+
+    module = os.environ.get("FSMODEL_FUZZ_TARGETS") or None
+    try:
+        campaign = Campaign(target, seconds=seconds, jobs=jobs, corpus=corpus,
+                            **({"module": module} if module else {}))
+    except CampaignError as exc:
+        raise BadInput(str(exc)) from None
+    campaign.progress, done = _fuzz_progress(seconds)
+    try:
+        summary = campaign.run()
+    except CampaignError as exc:
+        raise BadInput(str(exc)) from None
+    except HarnessError as exc:
+        raise BadInput(str(exc)) from None
+    except OSError as exc:
+        raise BadInput(f"{exc.filename}: {exc.strerror}") from None
+    finally:
+        done()
+    click.echo(summary.render())
+    sys.exit(1 if summary.crashes else 0)
+
+
+# ------------------------------------------------------------------ matrix
+
+@cli.command()
+@click.option("--fs", "filesystems", multiple=True,
+              type=click.Choice(["ext4", "xfs", "btrfs", "tmpfs", "ramfs"]),
+              help="Filesystem (repeatable) [default: ext4, xfs, btrfs, tmpfs, ramfs].")
+@click.option("--kernel", default="6.18", show_default=True, callback=_kernel,
+              help="Kernel version.")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "svg", "png"]), default="md",
+              show_default=True, help="Markdown table, standalone HTML page, or a picture.")
+@click.option("--output", "-o", metavar="FILE",
+              help="Write to FILE; '{fs}' in it writes one file per filesystem "
+                   "[default: stdout; png needs a file].")
+@click.option("--verify", is_flag=True,
+              help="Also make every call on this machine's kernel (root; scratch mounts) and "
+                   "exit 1 where it differs; the output then names the kernel it was verified on.")
+def matrix(filesystems, kernel, fmt, output, verify):
+    """Every xattr call's outcome: namespace × file type × caller, per filesystem.
+
+    \b
+    Example:
+      fsmodel matrix --fs ext4 --format png --output ext4.png
+    """
+    from . import matrix as mx
+
+    filesystems = list(dict.fromkeys(filesystems)) or list(mx.FILESYSTEMS)
+    per_fs = output is not None and "{fs}" in output
+    if fmt in ("svg", "png") and len(filesystems) > 1 and not per_fs:
+        raise BadInput(f"a {fmt} picture shows one filesystem: pick one --fs, or put '{{fs}}' "
+                       f"in --output (e.g. --output 'matrix-{{fs}}.{fmt}')")
+    if fmt == "png" and output is None:
+        raise BadInput("--format png needs --output FILE")
+    if verify:
+        from ._privilege import privilege_problem
+
+        problem = privilege_problem()
+        if problem:
+            raise BadInput(f"--verify runs the real kernel and {problem}")
+    result = mx.compute_matrix(filesystems, kernel)
+    if verify:
+        from ._mounts import MountError
+
+        try:
+            result, problems = mx.verify_on_host(result)
+        except (ValueError, MountError) as exc:
+            raise BadInput(str(exc)) from None
+        if problems:
+            click.echo(f"fsmodel: {len(problems)} cell(s) differ on this kernel:", err=True)
+            for line in problems:
+                click.echo(f"  {line}", err=True)
+            sys.exit(1)
+    groups = [(fs, result.only(fs)) for fs in filesystems] if per_fs else [(None, result)]
+    for fs, part in groups:
+        data = mx.render(part, fmt)
+        if output is None:
+            click.echo(data, nl=False)
+            continue
+        path = output.replace("{fs}", fs) if fs else output
+        try:
+            with open(path, "wb") as f:
+                f.write(data)
+        except OSError as exc:
+            raise BadInput(f"--output {path}: {exc.strerror}") from None
+
 def main(argv=None):
     """Entry point: click without its multi-line usage errors or tracebacks."""
     try:
