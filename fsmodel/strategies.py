@@ -278,8 +278,8 @@ _ACL_BREAKS = ("short", "version", "partial", "tag", "undefined-id", "order", "n
 def _broken_acl(draw, ids):
     good = draw(_valid_acl(ids))
     how = draw(st.sampled_from(_ACL_BREAKS))
-    if how == "short":
-        return draw(st.binary(max_size=3))
+    if how == "short":   # not empty: an empty value removes the ACL
+        return draw(st.binary(min_size=1, max_size=3))
     if how == "version":
         return struct.pack("<I", draw(st.sampled_from([0, 1, 3, 0x02000000]))) + good[4:]
     if how == "partial":
@@ -317,12 +317,12 @@ def acl_values(*, valid: bool | None = None,
     kernel refuses, each broken one way (too short, wrong version, a partial
     entry, an unknown tag, the undefined id 4294967295 on a named entry, out
     of order, a named entry without a mask, permission bits above 7, USER_OBJ
-    twice).  ``valid=None`` (default): both, and the header-only value (which
-    removes the ACL).  Built with the rules' own encoder (``acl_value``).
+    twice).  ``valid=None`` (default): both, and the header-only and empty
+    values (which remove the ACL).  Built with the rules' own encoder (``acl_value``).
 
     >>> from hypothesis import find
     >>> find(acl_values(valid=False), lambda v: len(v) < 4)
-    b''
+    b'\x00'
     """
     if valid is not None and not isinstance(valid, bool):
         raise InvalidArgument(f"valid={valid!r}, but only None, True or False are valid")
@@ -331,7 +331,7 @@ def acl_values(*, valid: bool | None = None,
         return _valid_acl(ids)
     if valid is False:
         return _broken_acl(ids)
-    return st.one_of(_valid_acl(ids), _broken_acl(ids), st.just(acl_value()))
+    return st.one_of(_valid_acl(ids), _broken_acl(ids), st.sampled_from([acl_value(), b""]))
 
 
 _ROOT_IDS = st.one_of(st.sampled_from([0, 1, 1000, 100000, 0xFFFFFFFF]),
@@ -582,7 +582,7 @@ def _layer(draw, kinds, min_entries, max_entries, entry_xattrs, max_xattrs, max_
             entry = Entry(path, "file", data=draw(contents), **common)
         elif kind == "symlink":
             target = draw(st.one_of(
-                st.sampled_from(["", ".", "..", "/", "/etc/passwd", "../../x", "a", "a/b/"]),
+                st.sampled_from([".", "..", "/", "/etc/passwd", "../../x", "a", "a/b/"]),
                 st.lists(components, min_size=1, max_size=3).map("/".join),
                 st.sampled_from(sorted(taken)).map(lambda p: "/" + p)))
             entry = Entry(path, "symlink", target=target, **common)
@@ -872,7 +872,7 @@ def _adversarial(draw, base_layers, attacks, byte_attacks):
             entries.insert(at, Entry(draw(st.sampled_from(["/etc/passwd", "/x", "//x", "/"])),
                                      "file", data=b"x"))
         elif attack == "symlink-parent":
-            link_target = draw(st.sampled_from(["..", "../..", "/", "/..", "../x", "s", "."]))
+            link_target = draw(st.sampled_from(["..", "../..", "/", "/..", "../x", "s", ".", ""]))
             entries[at:at] = [Entry("s", "symlink", target=link_target),
                               Entry(draw(st.sampled_from(["s/x", "s/s/x", "s/../y"])), "file",
                                     data=b"x")]
@@ -899,8 +899,8 @@ def _adversarial(draw, base_layers, attacks, byte_attacks):
     members = _members(Layer(tuple(entries)), "SCHILY")
     if not members:
         members = [_Member(b"f", b"0", mode=0o644)]
-    for attack in draw(st.lists(st.sampled_from(byte_attacks), max_size=2)
-                       if byte_attacks else st.just([])):
+    for attack in draw(st.lists(st.sampled_from(byte_attacks), min_size=0 if attacks else 1,
+                                max_size=2) if byte_attacks else st.just([])):
         m = draw(st.sampled_from(members))
         _corrupt(draw, m, attack)
     data = b"".join(m.encode() for m in members)

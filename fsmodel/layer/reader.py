@@ -353,6 +353,9 @@ def _go17_prefix(block: bytes) -> bytes:
     return b""
 
 
+#: Device number fields left empty, as Go writes them for other entries.
+_NO_DEVICE = b"\0" * 16
+
 #: A POSIX ustar header (magic "ustar\\0" version "00"), field by field.
 _USTAR = struct.Struct("100s8s8s8s12s12s8x1x100s8s32s32s8s8s155s12x")
 
@@ -365,14 +368,19 @@ def _parse_entry_header(block: bytes, typeflag: bytes) -> _Header:
     else (GNU and star layouts, base-256, spaces, devices) takes the slow path.
     """
     fields = _USTAR.unpack(block)
-    (name, mode, uid, gid, size, mtime, linkname, magic, uname, gname, _, _, prefix) = fields
+    (name, mode, uid, gid, size, mtime, linkname, magic, uname, gname, major, minor,
+     prefix) = fields
     if (magic == b"ustar\x0000" and block[508:512] != b"tar\0" and not mode[7]
             and not uid[7] and not gid[7] and not size[11] and not mtime[11]
             and (mode[:7] + uid[:7] + gid[:7] + size[:11] + mtime[:11]).isdigit()
-            and typeflag not in (b"3", b"4")):
+            and typeflag not in (b"3", b"4")
+            and (major + minor == _NO_DEVICE
+                 or (not major[7] and not minor[7] and (major[:7] + minor[:7]).isdigit()))):
         try:
             numbers = (int(mode[:7], 8), int(uid[:7], 8), int(gid[:7], 8), int(size[:11], 8),
                        int(mtime[:11], 8))
+            if major[0]:
+                int(major[:7], 8), int(minor[:7], 8)   # valid, though unused
         except ValueError:   # an 8 or a 9
             return _parse_header_slowly(block, typeflag)
         name = _cstring(name)
@@ -402,6 +410,9 @@ def _parse_header_slowly(block: bytes, typeflag: bytes) -> _Header:
     if kind in (_CHR, _BLK):
         major = _ranged(_numeric(block[329:337], "devmajor"), "device major", MAX_DEVICE)
         minor = _ranged(_numeric(block[337:345], "devminor"), "device minor", MAX_DEVICE)
+    elif fmt is not _Format.V7:
+        _numeric(block[329:337], "devmajor")   # Go parses them on every entry
+        _numeric(block[337:345], "devminor")
     return _Header(
         typeflag=typeflag,
         kind=kind,
@@ -789,6 +800,15 @@ class Reader:
 
     def _start_extension(self, typeflag: bytes, block: bytes, offset: int) -> None:
         size = _ranged(_numeric(block[124:136], "size"), "size", INT64)
+        # Go's readHeader parses every numeric field of every header, an extension's
+        # too, and ends the archive with ErrHeader on one that does not parse
+        # (tarfile stops there): unused here, the fields must still be numbers.
+        for field, what in ((block[100:108], "mode"), (block[108:116], "uid"),
+                            (block[116:124], "gid"), (block[136:148], "mtime")):
+            _numeric(field, what)
+        if _format(block) is not _Format.V7:
+            _numeric(block[329:337], "devmajor")
+            _numeric(block[337:345], "devminor")
         limit = self._limits.max_extension_bytes
         if typeflag == b"g":
             if self._pending_offset is not None:
@@ -924,8 +944,19 @@ class Reader:
                          if key not in _FIELD_KEYS and not isinstance(r.parsed, Xattr)),
         }
         kind = header.kind
-        if kind == _FILE and header.typeflag == b"\0" and path.endswith("/"):
-            kind = _DIRECTORY   # V7 spelled directories as files named "dir/"
+        if kind == _FILE and header.typeflag == b"\0":
+            # V7 spelled directories as files named "dir/". Go decides by the name
+            # the extension headers give, tarfile by the header's own name; when
+            # they differ and the file has content, one of them reads that content
+            # as the next header.
+            if path.endswith("/") != header.name.endswith(b"/") and field(b"size",
+                                                                         header.size):
+                raise _Bad(f"typeflag NUL with the name {_text(header.name)!r} in the header "
+                           f"and {path!r} from its extension headers: one names a directory, "
+                           f"one a file with content, so readers would disagree on where "
+                           f"the next entry starts")
+            if path.endswith("/"):
+                kind = _DIRECTORY
         size = field(b"size", header.size) if kind == _FILE else 0
         return self._typed(common, kind, path, target, header, size)
 

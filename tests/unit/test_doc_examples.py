@@ -170,6 +170,7 @@ def _run_in_order(block: Block) -> str | None:
 def _run_pycon(block: Block, globs: dict) -> str | None:
     test = doctest.DocTestParser().get_doctest(
         block.text, globs, block.id, str(block.doc), block.line)
+    test.globs = globs   # DocTest copied it; examples must run in the module's own namespace
     if not test.examples:
         return "a pycon block without a single '>>>' example"
     runner = doctest.DocTestRunner(verbose=False, optionflags=DOCTEST_FLAGS)
@@ -316,9 +317,9 @@ def test_doc_block(block: Block, request):
     if block.not_run:
         pytest.skip(f"{block.id}: not run: {block.not_run}")
     if block.kind not in RUN_KINDS:
-        pytest.fail(f"{block.id}: a {block.kind or 'plain'!r} block is neither run (pycon, python, "
-                    f"console) nor marked '<!-- not run: REASON -->' on the line before it",
-                    pytrace=False)
+        what = f"a {block.kind!r} block" if block.kind else "a block without a language"
+        pytest.fail(f"{block.id}: {what} is neither run (pycon, python, console) nor marked "
+                    f"'<!-- not run: REASON -->' on the line before it", pytrace=False)
     if block.kind == "console":
         try:
             failures, skipped = _run_console(block, request.getfixturevalue("console_env"))
@@ -373,3 +374,15 @@ def test_python_expected_exception_convention():
     assert _run_python(plain, globs) is None
     typo = Block(ROOT / "x.md", 1, "python", "x = 1\n# PermisionError: x\n")
     assert "not an exception" in _run_python(typo, globs)
+
+
+def test_console_sudo_runs_only_as_root(monkeypatch, console_env):
+    block = Block(ROOT / "x.md", 1, "console",
+                  "$ sudo echo as-root\nas-root\n$ echo hi \\\n  there\nhi there\n")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert _run_console(block, console_env) == ([], ["line 2: $ sudo echo as-root"])
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert _run_console(block, console_env) == ([], [])
+    wrong = Block(ROOT / "x.md", 1, "console", "$ echo one; false\none\n")
+    failures, _ = _run_console(wrong, console_env)
+    assert len(failures) == 1 and "exited 1" in failures[0]

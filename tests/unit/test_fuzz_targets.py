@@ -32,22 +32,7 @@ NEEDS_ATHERIS = {"xattr", "kernel_diff"}   # they read their input with FuzzedDa
 
 #: crash reproducers of bugs not fixed yet: {path under corpus/: the bug}. Strict xfail,
 #: so a fix makes the test fail until the entry is removed.
-KNOWN_BUGS: dict[str, str] = {
-    "reader/regressions/3a80e192a2c01fdee3109b3aa89de3b42ac911de":
-        "the reader accepts a PAX 'x' header whose mode field is no octal number (Go "
-        "rejects it, tarfile ends the archive there): it parses only an extension "
-        "header's size (reader.py _start_extension)",
-    "reader/regressions/7e730d96423769445620f6c8a0e0765c9d1ad4f3":
-        "typeflag NUL, header name 'dir/', PAX path 'file': the reader (as Go) types it "
-        "on the overridden path, a regular file whose 512 bytes of content it skips; "
-        "tarfile on the header's own name, a directory without content, and reads the "
-        "'content' as a member 'smuggled'. The reader's rule is to reject framing "
-        "disagreements (reader.py:927)",
-    "reader/regressions/5cf231217b61901bee5d8477541edc1295ce9843":
-        "the same as 3a80e192 for a ustar directory whose devmajor field is no number: "
-        "the reader parses device numbers only for typeflags 3 and 4 "
-        "(reader.py _parse_header_slowly), Go for every ustar header, tarfile for all",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _replays():

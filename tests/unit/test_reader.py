@@ -338,8 +338,52 @@ def test_device_numbers_are_range_checked():
     too_big = b"\x80" + (2**33).to_bytes(7, "big")
     exc = malformed(header(b"d", typeflag=b"3", devmajor=too_big) + END)
     assert "device major" in exc.reason and exc.offset == 0
-    # ...but only on devices: a regular file's device fields are ignored (ustar-file-devs.tar)
-    assert isinstance(only(header(b"f", devmajor=b"garbage!") + END), File)
+    # ...only on devices: a regular file may carry device numbers (Go's ustar-file-devs.tar)
+    assert isinstance(only(header(b"f", devmajor=1, devminor=1) + END), File)
+    assert isinstance(only(header(b"f", devmajor=too_big) + END), File)   # unused there
+
+
+@pytest.mark.parametrize("typeflag", [b"0", b"5", b"2", b"x", b"L"])
+def test_device_fields_must_be_numbers_on_every_ustar_header(typeflag):
+    """Go's readHeader parses devmajor/devminor on every non-V7 header (ErrHeader if
+    they do not parse) and tarfile stops there: accepting the entry would make the two
+    disagree on the members (found by the reader fuzzer, corpus/reader/regressions)."""
+    body = b"12 path=g\n" if typeflag == b"x" else b"long\0" if typeflag == b"L" else b""
+    block = header(b"d", typeflag=typeflag, size=len(body), devmajor=b"ader/x\0\0")
+    exc = malformed(entry(b"a") + block + padded(body) + entry(b"b") + END)
+    assert (exc.index, exc.offset) == (1, 512) and "devmajor field" in exc.reason
+    # a V7 header has no such fields: the bytes are ignored
+    v7 = header(b"f", magic=b"", devmajor=b"ader/x\0\0")
+    assert isinstance(only(v7 + END), File)
+
+
+@pytest.mark.parametrize("field", ["mode", "uid", "gid", "mtime"])
+@pytest.mark.parametrize("typeflag", [b"x", b"g", b"L", b"K"])
+def test_extension_headers_numbers_must_parse(typeflag, field):
+    """An extension header's mode, uid, gid and mtime are unused, but Go parses them
+    (ErrHeader) and tarfile ends the archive at one that does not parse."""
+    body = b"12 path=g\n" if typeflag in (b"x", b"g") else b"long\0"
+    block = header(b"././@PaxHeader", typeflag=typeflag, size=len(body),
+                   **{field: b"0000008\0" if field != "mtime" else b"00000000008\0"})
+    exc = malformed(entry(b"a") + block + padded(body) + entry(b"b") + END)
+    assert (exc.index, exc.offset) == (1, 512) and f"{field} field" in exc.reason
+
+
+@pytest.mark.parametrize(("own", "given"), [(b"dir/", b"file"), (b"file", b"dir/")])
+def test_nul_typeflag_named_a_directory_one_way_only_is_rejected(own, given):
+    """Typeflag NUL: Go types the entry by the name its PAX header gives, tarfile by the
+    header's own name; a file with content on one side is a directory without content
+    on the other, which reads the content as the next header (smuggling a member)."""
+    smuggled = entry(b"smuggled", b"x")[:BLOCK]
+    data = (ext(b"x", pax((b"path", given))) + header(own, typeflag=b"\0", size=BLOCK)
+            + smuggled + END)
+    exc = malformed(data)
+    assert exc.offset == 0 or exc.offset == BLOCK * 2
+    assert "readers would disagree" in exc.reason
+    # the same names without content frame alike: the overriding name decides (Go)
+    same = ext(b"x", pax((b"path", given))) + header(own, typeflag=b"\0") + END
+    kind = Directory if given.endswith(b"/") else File
+    assert isinstance(only(same), kind)
 
 
 def test_signed_checksum_is_accepted():
