@@ -322,7 +322,7 @@ def acl_values(*, valid: bool | None = None,
 
     >>> from hypothesis import find
     >>> find(acl_values(valid=False), lambda v: len(v) < 4)
-    b'\x00'
+    b'\\x00'
     """
     if valid is not None and not isinstance(valid, bool):
         raise InvalidArgument(f"valid={valid!r}, but only None, True or False are valid")

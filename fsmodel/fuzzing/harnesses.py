@@ -333,7 +333,13 @@ def _documented_differences(data: bytes) -> dict[int, set[str]]:
     * a header without PAX path or GNU long name whose prefix area (bytes 345..500) is
       not blank and which is not POSIX ustar: tarfile joins that area as a prefix for
       any magic, Go and the reader only for ustar (star: its 131 bytes) or when GNU
-      times do not parse — path.
+      times do not parse — path;
+    * typeflag NUL where the header's own name and the name its extension headers give
+      disagree on a trailing ``/``: Go and the reader type the entry by the given name,
+      tarfile by the header's own (V7 directories) — kind, size.  With content on either
+      side the reader rejects the archive (tests/unit/test_reader.py
+      test_nul_typeflag_named_a_directory_one_way_only_is_rejected), so only empty
+      entries get here.
     """
     from .mutator import EXTENSIONS, ParseError, _cstring, parse, pax_records
 
@@ -367,6 +373,17 @@ def _documented_differences(data: bytes) -> dict[int, set[str]]:
             key == b"path" for m in pending if m.typeflag == ord("x")
             for key, _ in pax_records(m.payload) or [])
         block = bytes(member.header)
+        given = None
+        for m in pending:
+            if m.typeflag == ord("L"):
+                given = _cstring(bytes(m.payload))
+            elif m.typeflag == ord("x"):
+                for key, value in pax_records(m.payload) or []:
+                    if key == b"path":
+                        given = value
+        if (flag == 0 and given is not None
+                and given.endswith(b"/") != _cstring(block[0:100]).endswith(b"/")):
+            fields |= {"kind", "size"}
         if not overridden and _cstring(block[345:500]):
             posix = block[257:263] == b"ustar\x00"
             star = posix and block[508:512] == b"tar\x00"

@@ -19,7 +19,7 @@ from fsmodel.layer import Directory, EndOfLayer, MalformedLayer, iter_layer
 from fsmodel.testing.differential import Step
 from tests.unit.test_reader import reader_view, tarfile_view
 
-SETTINGS = settings(max_examples=scaled(60), deadline=None,
+SETTINGS = settings(max_examples=scaled(40), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -177,9 +177,11 @@ def late_directory(layer):
     return False
 
 
-@pytest.mark.parametrize("predicate", [link_to_symlink, late_directory])
-def test_hardlinks_to_symlinks_and_late_directories_appear(predicate):
-    assert share(fst.layers(), predicate, n=200) > 0
+def test_hardlinks_to_symlinks_and_late_directories_appear():
+    seen = set()
+    share(fst.layers(), lambda layer: seen.update(
+        f.__name__ for f in (link_to_symlink, late_directory) if f(layer)), n=200)
+    assert seen == {"link_to_symlink", "late_directory"}
 
 
 @SETTINGS
@@ -248,7 +250,7 @@ def test_encode_writes_what_the_layer_says(layer, encoding):
         assert [m.name.rstrip("/") for m in tf] == [e.member_name.rstrip("/") for e in layer]
 
 
-@settings(max_examples=scaled(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=scaled(50), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fst.pax_layers(adversarial=True))
 def test_adversarial_archives_give_events_or_malformed_layer(data):
     try:
