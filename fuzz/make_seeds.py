@@ -6,6 +6,9 @@
     python fuzz/make_seeds.py --check    write nothing; exit 1 naming every file that is
                                          stale, missing or extra
 
+Inputs that campaigns found and merged (``fsmodel fuzz``, or ``-merge=1`` by hand) live
+beside the generated seeds under their sha1 names; ``--check`` leaves them alone.
+
 Everything is deterministic: tar seeds are laid out with fsmodel.fuzzing.mutator's
 header/PAX helpers (fixed mtime, owner root), choice streams for the syscall targets come
 from ``random.Random`` with fixed seeds, dictionaries and options from
@@ -227,9 +230,11 @@ def stale(files: dict[Path, bytes]) -> list[str]:
         directory = CORPUS / target
         if directory.is_dir():
             for path in sorted(directory.iterdir()):
-                if path.is_file() and path not in files:
-                    problems.append(f"{path}: not written by make_seeds.py (remove it, or "
-                                    f"move a crash reproducer to {directory}/regressions/)")
+                if (path.is_file() and path not in files
+                        and path.name != hashlib.sha1(path.read_bytes()).hexdigest()):
+                    problems.append(f"{path}: neither written by make_seeds.py nor named by "
+                                    f"its sha1 as a campaign's input (remove it, or move a "
+                                    f"crash reproducer to {directory}/regressions/)")
     for path in sorted(HERE.glob("*_fuzzer.dict")) + sorted(HERE.glob("*_fuzzer.options")):
         if path not in files:
             problems.append(f"{path}: not written by make_seeds.py (remove it)")

@@ -334,8 +334,8 @@ def _documented_differences(data: bytes) -> dict[int, set[str]]:
       not blank and which is not POSIX ustar: tarfile joins that area as a prefix for
       any magic, Go and the reader only for ustar (star: its 131 bytes) or when GNU
       times do not parse — path;
-    * typeflag NUL where the header's own name and the name its extension headers give
-      disagree on a trailing ``/``: Go and the reader type the entry by the given name,
+    * typeflag NUL where the header's own name and the name its extension headers
+      (global ones included) give disagree on a trailing ``/``: Go and the reader type the entry by the given name,
       tarfile by the header's own (V7 directories) — kind, size.  With content on either
       side the reader rejects the archive (tests/unit/test_reader.py
       test_nul_typeflag_named_a_directory_one_way_only_is_rejected), so only empty
@@ -349,6 +349,7 @@ def _documented_differences(data: bytes) -> dict[int, set[str]]:
         return {}
     skip: dict[int, set[str]] = {}
     deleted: set[str] = set()
+    global_path = None
     index = 0
     pending: list = []
     for member in tar.members:
@@ -357,6 +358,8 @@ def _documented_differences(data: bytes) -> dict[int, set[str]]:
             for key, value in pax_records(member.payload) or []:
                 if not value:
                     deleted.add(_field_of(key))
+                if key == b"path":
+                    global_path = value or None
             continue
         if flag in EXTENSIONS:
             pending.append(member)
@@ -373,7 +376,7 @@ def _documented_differences(data: bytes) -> dict[int, set[str]]:
             key == b"path" for m in pending if m.typeflag == ord("x")
             for key, _ in pax_records(m.payload) or [])
         block = bytes(member.header)
-        given = None
+        given = global_path
         for m in pending:
             if m.typeflag == ord("L"):
                 given = _cstring(bytes(m.payload))
