@@ -265,7 +265,8 @@ def _tarfile_xattrs(info) -> list:
         if key.startswith("SCHILY.xattr."):
             out.append((key[len("SCHILY.xattr."):], raw, "SCHILY"))
         elif key.startswith("LIBARCHIVE.xattr."):
-            name = unquote_to_bytes(key[len("LIBARCHIVE.xattr."):])
+            name = unquote_to_bytes(key[len("LIBARCHIVE.xattr."):]
+                                    .encode("utf-8", "surrogateescape"))
             out.append((name.decode("utf-8", "surrogateescape"),
                         base64.b64decode(raw + b"=" * (-len(raw) % 4)), "LIBARCHIVE"))
         elif key == "RHT.security.selinux":

@@ -76,7 +76,9 @@ smuggle content past one of them.
   then a global PAX record, then the header block. A per-entry PAX ``path``
   together with a GNU ``L`` (or ``linkpath`` with ``K``) is rejected: Go
   takes the GNU name, tarfile whichever came first. Of several ``x`` headers
-  (or ``L``, or ``K``) before one entry the last wins, as in Go; a ``g``
+  (or ``L``, or ``K``) before one entry the last wins, as in Go — unless an
+  earlier one gives a file another ``size`` (tarfile keeps the first of each
+  key, so it would skip a different amount of content): rejected; a ``g``
   between an extension header and its entry is rejected.
 * The end: two zero blocks, or the stream's end at a header boundary or
   inside the last content's padding; data after the end marker is ignored.
@@ -760,6 +762,7 @@ class Reader:
         self._pending_offset: int | None = None   # first extension header of the entry
         self._pending_bytes = 0
         self._local: dict[bytes, _Record] | None = None
+        self._first_size: int | None = None   # the first 'x' size record (tarfile's)
         self._long_name: bytes | None = None
         self._long_link: bytes | None = None
 
@@ -843,6 +846,8 @@ class Reader:
             return
         records = self._parse_pax(body, offset + BLOCK, is_global=typeflag == b"g")
         if typeflag == b"x":
+            if self._first_size is None and b"size" in records:
+                self._first_size = records[b"size"].parsed
             self._local = records   # the last 'x' before an entry wins, as in Go
             return
         self.saw_global = True
@@ -958,6 +963,12 @@ class Reader:
             if path.endswith("/"):
                 kind = _DIRECTORY
         size = field(b"size", header.size) if kind == _FILE else 0
+        if kind == _FILE and self._first_size is not None and self._first_size != size:
+            # tarfile lets the first of several 'x' headers win each key, Go the last
+            # header whole: they would skip different amounts of content.
+            raise _Bad(f"several PAX extended headers give the entry {self._first_size} and "
+                       f"{size} bytes: readers disagree on which wins, so on where the next "
+                       f"entry starts")
         return self._typed(common, kind, path, target, header, size)
 
     @staticmethod

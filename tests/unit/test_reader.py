@@ -495,6 +495,26 @@ def test_last_x_header_wins_whole():
     assert (op.path, op.target, op.uname) == ("bar", "second", "")
 
 
+@pytest.mark.parametrize(("first", "last", "ok"), [
+    (b"0", None, False),     # Go: the header's 5 bytes; tarfile: the first header's 0
+    (b"0", b"5", False),
+    (b"5", None, True),      # the same size either way
+    (None, b"5", True),
+    (b"5", b"5", True),
+])
+def test_several_x_headers_must_not_disagree_on_a_size(first, last, ok):
+    """Found by the reader fuzzer (corpus/reader/regressions): of two 'x' headers Go
+    takes the last whole and tarfile the first of each key; with different sizes one of
+    them reads the content as the next header."""
+    data = (ext(b"x", pax((b"size", first)) if first else b"")
+            + ext(b"x", pax((b"size", last)) if last else b"")
+            + entry(b"f", b"hello") + END)
+    if ok:
+        assert only(data).size == 5
+    else:
+        assert "readers disagree" in malformed(data).reason
+
+
 def test_x_header_applies_across_a_gnu_long_name():
     # GHSA-3cv2-h65g-fgmm: the 'x' belongs to the next real entry, not to the 'L'.
     data = (ext(b"x", pax((b"size", b"3"))) + ext(b"L", b"long-name\0")
