@@ -24,9 +24,12 @@ module (``fsmodel.fuzzing.targets``), exactly like ``fuzz/<target>_fuzzer.py``. 
    artifacts are saved as found) and replayed once to capture its Python traceback.
    The targets' tests replay every file under ``corpus/<target>/`` recursively, so a
    saved crash is a regression test from then on.
-4. **Merge.**  ``launcher -merge=1 SEEDS NEW`` keeps every seed and adds the new inputs
-   that reach coverage the seeds do not; those (named by sha1) are copied into the
-   corpus directory.  Nothing already there is removed.
+4. **Merge.**  ``launcher -merge=1 -use_counters=0 SEEDS NEW`` keeps every seed and
+   adds the new inputs that reach code edges the seeds do not; those (named by sha1)
+   are copied into the corpus directory.  Nothing already there is removed.  Edges, not
+   libFuzzer's features (edges × hit-count buckets): a feature merge keeps nearly every
+   input a long run found (a 30-minute ``layer`` campaign: 702 files, 16 MB) where the
+   edge merge keeps what a checked-in corpus needs (137 files, 0.6 MB, every edge).
 
 Ctrl-C (or any interrupt) stops the fuzzer's whole process group with SIGINT, and steps
 3 and 4 still run; a second interrupt skips what is left of them.
@@ -531,7 +534,8 @@ class Campaign:
         if not any(p.is_file() for p in new.rglob("*")):
             return
         have = {p.name for p in seeds.iterdir()}
-        argv = [str(self.launcher), "-merge=1", *self._flags(), str(seeds), str(new)]
+        argv = [str(self.launcher), "-merge=1", "-use_counters=0", *self._flags(),
+                str(seeds), str(new)]
         self._say("merging new inputs into the corpus")
         _run_quiet(argv, self.env, timeout=max(120, 4 * self.seconds))
         for p in seeds.iterdir():

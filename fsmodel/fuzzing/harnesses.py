@@ -335,6 +335,10 @@ def _documented_differences(data: bytes) -> dict[int, set[str]]:
       not blank and which is not POSIX ustar: tarfile joins that area as a prefix for
       any magic, Go and the reader only for ustar (star: its 131 bytes) or when GNU
       times do not parse — path;
+    * a GNU ``L`` (``K``) under a PAX global ``path`` (``linkpath``) with an ``x`` header
+      before the same entry: tarfile's ``x`` applies its copy of the global records
+      after the GNU name, so the global one wins there; the reader lets the GNU name
+      win (per-entry before global, as without the ``x``) — path (target);
     * typeflag NUL where the header's own name and the name its extension headers
       (global ones included) give disagree on a trailing ``/``: Go and the reader type the entry by the given name,
       tarfile by the header's own (V7 directories) — kind, size.  With content on either
@@ -350,7 +354,7 @@ def _documented_differences(data: bytes) -> dict[int, set[str]]:
         return {}
     skip: dict[int, set[str]] = {}
     deleted: set[str] = set()
-    global_path = None
+    global_path = global_link = None
     index = 0
     pending: list = []
     for member in tar.members:
@@ -361,6 +365,8 @@ def _documented_differences(data: bytes) -> dict[int, set[str]]:
                     deleted.add(_field_of(key))
                 if key == b"path":
                     global_path = value or None
+                elif key == b"linkpath":
+                    global_link = value or None
             continue
         if flag in EXTENSIONS:
             pending.append(member)
@@ -373,6 +379,11 @@ def _documented_differences(data: bytes) -> dict[int, set[str]]:
             fields.add("path")
         if kinds.count(ord("K")) > 1:
             fields.add("target")
+        if ord("x") in kinds:
+            if ord("L") in kinds and global_path is not None:
+                fields.add("path")
+            if ord("K") in kinds and global_link is not None:
+                fields.add("target")
         overridden = ord("L") in kinds or any(
             key == b"path" for m in pending if m.typeflag == ord("x")
             for key, _ in pax_records(m.payload) or [])

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -175,7 +174,9 @@ def test_interrupt_stops_the_fuzzer_and_still_merges(standin, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "fsmodel", "fuzz", "quiet", "--time", "60",
                              "--corpus", str(corpus)], env=standin, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+    # interrupt once it is fuzzing (its first progress line), however slow the machine
+    first = proc.stderr.readline()
+    assert first.startswith("fuzzing "), first
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
