@@ -56,6 +56,7 @@ from ._rules.codecs import (
     fcaps_value,
 )
 from ._rules.constants import NAME_MAX, XATTR_NAME_MAX, XATTR_SIZE_MAX
+from .fuzzing.mutator import pax_record as _record
 
 __all__ = [
     "ENTRY_KINDS",
@@ -597,15 +598,20 @@ def _layer(draw, kinds, min_entries, max_entries, entry_xattrs, max_xattrs, max_
     return Layer(tuple(entries))
 
 
+def _check_choices(argname: str, value, allowed, refusal: str) -> None:
+    """``value`` must be a non-empty collection (not a string) drawn from ``allowed``."""
+    if isinstance(value, str) or not isinstance(value, Collection) or not value:
+        raise InvalidArgument(f"{argname}={value!r}, but it must be a non-empty collection "
+                              f"of {', '.join(allowed)}")
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise InvalidArgument(f"{argname}={value!r}, but {refusal} {unknown!r}: "
+                              f"only {', '.join(allowed)}")
+
+
 def _layer_strategy(fname, kinds, allowed, min_entries, max_entries, entry_xattrs, max_xattrs,
                     max_depth, contents, modes, ids):
-    if isinstance(kinds, str) or not isinstance(kinds, Collection) or not kinds:
-        raise InvalidArgument(f"kinds={kinds!r}, but it must be a non-empty collection of "
-                              f"{', '.join(allowed)}")
-    unknown = sorted(set(kinds) - set(allowed))
-    if unknown:
-        raise InvalidArgument(f"kinds={kinds!r}, but {fname}() cannot make {unknown!r}: "
-                              f"only {', '.join(allowed)}")
+    _check_choices("kinds", kinds, allowed, f"{fname}() cannot make")
     if set(kinds) == {"hardlink"}:
         raise InvalidArgument("kinds={'hardlink'}, but a hardlink needs an earlier entry "
                               "to link to: add another kind")
@@ -679,13 +685,6 @@ _TYPEFLAGS = {"dir": b"5", "file": b"0", "symlink": b"2", "hardlink": b"1", "fif
 _ENCODINGS = ("SCHILY", "LIBARCHIVE")
 
 
-def _record(key: bytes, value: bytes) -> bytes:
-    """One PAX record ``"LEN KEY=VALUE\\n"``, LEN counting its own digits."""
-    body = b" " + key + b"=" + value + b"\n"
-    n = len(body) + 1
-    while len(str(n)) + len(body) != n:
-        n = len(str(n)) + len(body)
-    return str(n).encode() + body
 
 
 def _octal(value: int, width: int) -> bytes:
@@ -957,13 +956,7 @@ def adversarial_layers(*, layers: st.SearchStrategy[Layer] | None = None,
     """
     layers_ = globals()["layers"](max_entries=4) if layers is None else layers
     _check_strategy("layers", layers_)
-    if isinstance(attacks, str) or not isinstance(attacks, Collection) or not attacks:
-        raise InvalidArgument(f"attacks={attacks!r}, but it must be a non-empty collection "
-                              f"of {', '.join(ATTACKS)}")
-    unknown = sorted(set(attacks) - set(ATTACKS))
-    if unknown:
-        raise InvalidArgument(f"attacks={attacks!r}, but {unknown!r} are not attacks: "
-                              f"only {', '.join(ATTACKS)}")
+    _check_choices("attacks", attacks, ATTACKS, "there are no such attacks as")
     entry_level = tuple(a for a in _ENTRY_ATTACKS if a in attacks)
     byte_level = tuple(a for a in _BYTE_ATTACKS if a in attacks)
     return _adversarial(layers_, entry_level, byte_level)

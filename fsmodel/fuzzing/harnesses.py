@@ -200,14 +200,16 @@ def chunk_sizes(data: bytes) -> list[int]:
             1 + (crc >> 24) % 1024]
 
 
-def read_layer(data: bytes, sizes: list[int] | None = None, target: str = "reader"):
+def read_layer(data: bytes, sizes: list[int] | None = None, target: str = "reader",
+               limits=None):
     """``(events, None)`` or ``(events before, (index, offset, reason))``, feeding ``data``
-    whole or in pieces of ``sizes`` (cycled); Data events of one file are joined."""
+    whole or in pieces of ``sizes`` (cycled) to a Reader with ``limits`` (default: the
+    defaults); Data events of one file are joined."""
     from ..layer.errors import MalformedLayer
     from ..layer.ops import Data, EndOfLayer
-    from ..layer.reader import NEED_DATA, Reader
+    from ..layer.reader import NEED_DATA, Limits, Reader
 
-    reader = Reader()
+    reader = Reader(Limits() if limits is None else limits)
     events: list = []
 
     def drain() -> bool:

@@ -20,6 +20,7 @@ import tracemalloc
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
+from fsmodel.fuzzing.harnesses import read_layer
 from fsmodel.layer import NEED_DATA, Data, EndOfLayer, Limits, MalformedLayer, Reader
 from tests.unit.test_reader import reader_view, tarfile_view
 
@@ -135,39 +136,10 @@ def test_reads_what_tarfile_writes_as_tarfile_reads_it(data):
 def run(data: bytes, sizes: list[int] | None = None, limits: Limits = DEFAULTS):
     """Feed ``data`` in pieces of ``sizes`` (cycled; whole if None), draining the
     reader after each; the events with Data re-joined, raising MalformedLayer."""
-    reader = Reader(limits)
-    events: list = []
-
-    def drain():
-        while (event := reader.next_event()) is not NEED_DATA:
-            if isinstance(event, Data) and events and isinstance(events[-1], Data) \
-                    and events[-1].index == event.index:
-                event = Data(event.index, events[-1].chunk + event.chunk)
-                events.pop()
-            events.append(event)
-            if isinstance(event, EndOfLayer):
-                return True
-        return False
-
-    pos, step = 0, 0
-    while pos < len(data):
-        size = len(data) if not sizes else sizes[step % len(sizes)]
-        reader.feed(data[pos:pos + size])
-        pos, step = pos + size, step + 1
-        if drain():
-            return events
-    reader.feed_eof()
-    drain()
+    events, error = read_layer(data, sizes, limits=limits)
+    if error is not None:
+        raise MalformedLayer(*error)
     return events
-
-
-def outcome(data: bytes, sizes: list[int] | None = None):
-    """``(events, None)`` or ``(events so far, (index, offset, reason))``."""
-    events: list = []
-    try:
-        return run(data, sizes), None
-    except MalformedLayer as exc:
-        return events, (exc.index, exc.offset, exc.reason)
 
 
 CHUNKINGS = st.one_of(st.just([1]), st.lists(st.integers(1, 1100), min_size=1, max_size=8))

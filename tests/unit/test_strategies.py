@@ -47,7 +47,7 @@ SETTINGS = settings(max_examples=scaled(40), deadline=None,
     (lambda: fst.layers(contents=b"x"), "must be a strategy"),
     (lambda: fst.pax_layers(layers=fst.Layer(())), "must be a strategy"),
     (lambda: fst.pax_layers(adversarial=1), "adversarial=1"),
-    (lambda: fst.adversarial_layers(attacks={"nope"}), "not attacks"),
+    (lambda: fst.adversarial_layers(attacks={"nope"}), "no such attacks"),
     (lambda: fst.syscall_sequences(fs="ext4"), "st.just"),
     (lambda: fst.syscall_sequences(min_size=5, max_size=1), "greater than"),
 ])
