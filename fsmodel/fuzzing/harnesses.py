@@ -414,11 +414,11 @@ def _documented_differences(data: bytes) -> dict[int, set[str]]:
 
 
 def _tarfile_stops_at_v7_device_field(data: bytes, entry: int) -> bool:
-    """Whether tarfile ends the archive at entry ``entry`` only because that V7 header
-    (no ustar magic) holds bytes in the area where ustar keeps the device numbers
-    (329..345), which V7 has not: tarfile parses them for every header and silently
-    ends the archive on an invalid one after the first member; Go and the reader do not
-    read them in a V7 header (nor in any non-device header, the reader)."""
+    """Whether tarfile ends the archive at entry ``entry`` only because a V7 header of it
+    (no ustar magic; the entry's own or one of its extension headers) holds bytes in the
+    area where ustar keeps the device numbers (329..345), which V7 has not: tarfile
+    parses them for every header and silently ends the archive on an invalid one after
+    the first member; Go and the reader do not read them in a V7 header."""
     import tarfile
 
     from .mutator import EXTENSIONS, ParseError, checksum, parse
@@ -427,25 +427,34 @@ def _tarfile_stops_at_v7_device_field(data: bytes, entry: int) -> bool:
         members = parse(data).members
     except ParseError:
         return False
-    entries = [m for m in members if m.typeflag not in EXTENSIONS and m.typeflag != ord("g")]
-    if entry >= len(entries):
+    groups, pending = [], []
+    for m in members:
+        if m.typeflag == ord("g"):
+            continue
+        pending.append(m)
+        if m.typeflag not in EXTENSIONS:
+            groups.append(pending)
+            pending = []
+    if entry >= len(groups):
         return False
-    block = bytes(entries[entry].header)
-    if block[257:262] == b"ustar":
-        return False
-    try:
-        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
-        return False
-    except tarfile.HeaderError:
-        pass
-    cleared = bytearray(block[:329] + bytes(16) + block[345:])
-    if block[148:156] == checksum(block):   # a checksum tarfile accepted stays valid
-        cleared[148:156] = checksum(cleared)
-    try:
-        tarfile.TarInfo.frombuf(bytes(cleared), "utf-8", "surrogateescape")
-    except tarfile.HeaderError:
-        return False   # tarfile refuses the header for another reason too
-    return True
+    for member in groups[entry]:
+        block = bytes(member.header)
+        if block[257:262] == b"ustar":
+            continue
+        try:
+            tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+            continue
+        except tarfile.HeaderError:
+            pass
+        cleared = bytearray(block[:329] + bytes(16) + block[345:])
+        if block[148:156] == checksum(block):   # a checksum tarfile accepted stays valid
+            cleared[148:156] = checksum(cleared)
+        try:
+            tarfile.TarInfo.frombuf(bytes(cleared), "utf-8", "surrogateescape")
+        except tarfile.HeaderError:
+            return False   # tarfile refuses the header for another reason too
+        return True
+    return False
 
 
 def _field_of(key: bytes) -> str:
