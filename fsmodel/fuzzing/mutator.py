@@ -12,7 +12,8 @@ Theory of operation
 -------------------
 :func:`parse` is lenient on purpose and keeps what it does not understand: a member is
 its raw 512-byte header block (every odd field — GNU times, base-256 numbers, star
-prefixes, junk typeflags — survives untouched) and its payload; the bytes after the end
+prefixes, junk typeflags — survives untouched) and its payload, as long as the entry's
+last ``x`` header's size record says (else, or if that does not parse, the header's); the bytes after the end
 of the archive are the ``trailer`` (the ``layer`` target reads its policy selector from
 the last byte).  PAX bodies are split into ``(key, value)`` records on demand.  It
 fails (:class:`ParseError`) only where it cannot tell where the next header starts.
@@ -182,9 +183,19 @@ def carries_content(typeflag: int) -> bool:
 
 
 def parse(data: bytes) -> Tar:
-    """Members and trailer of ``data`` (see the module docstring)."""
+    """Members and trailer of ``data`` (see the module docstring): framed as Go and the
+    reader frame it (an ``x`` header's size record sets its entry's content), or, when
+    that does not parse (a lying size), by the header blocks' sizes alone."""
+    try:
+        return _parse(data, True)
+    except ParseError:
+        return _parse(data, False)
+
+
+def _parse(data: bytes, pax_sizes: bool) -> Tar:
     tar = Tar()
     pos = 0
+    pax_size = None   # a 'size' record of the entry's 'x' header (the last one, as Go)
     while pos + BLOCK <= len(data):
         block = data[pos:pos + BLOCK]
         if block == ZERO:
@@ -195,12 +206,20 @@ def parse(data: bytes) -> Tar:
             return tar
         pos += BLOCK
         payload = b""
+        extension = block[156] in EXTENSIONS
         if carries_content(block[156]):
             size = _number(block[124:136])
+            if pax_sizes and not extension and pax_size is not None:
+                size = pax_size
             if size is None or size < 0 or size > len(data) - pos:
                 raise ParseError(f"member at {pos - BLOCK} has an unreadable or too large size")
             payload = data[pos:pos + size]
             pos += size + (-size % BLOCK)
+        if block[156] == ord("x"):
+            sizes = [v for k, v in pax_records(payload) or [] if k == b"size"]
+            pax_size = int(sizes[-1]) if sizes and sizes[-1].isdigit() else None
+        elif not extension:
+            pax_size = None
         tar.members.append(Member(bytearray(block), payload))
     tar.trailer = data[pos:] if pos < len(data) else b""
     if tar.trailer:
