@@ -173,7 +173,10 @@ def test_interrupt_stops_the_fuzzer_and_still_merges(standin, tmp_path):
     corpus = tmp_path / "corpus"
     proc = subprocess.Popen([sys.executable, "-m", "fsmodel", "fuzz", "quiet", "--time", "60",
                              "--corpus", str(corpus)], env=standin, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # as from a terminal: a shell's background job (CI) inherits
+                            # SIGINT ignored, and Python then installs no handler for it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # interrupt once it is fuzzing (its first progress line), however slow the machine
     first = proc.stderr.readline()
     assert first.startswith("fuzzing "), first
