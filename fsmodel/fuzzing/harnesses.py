@@ -415,7 +415,7 @@ def _documented_differences(data: bytes) -> dict[int, set[str]]:
 
 def _tarfile_stops_at_v7_device_field(data: bytes, entry: int) -> bool:
     """Whether tarfile ends the archive at entry ``entry`` only because a V7 header of it
-    (no ustar magic; the entry's own or one of its extension headers) holds bytes in the
+    (no ustar magic; the entry's own or an extension or global header before it) holds bytes in the
     area where ustar keeps the device numbers (329..345), which V7 has not: tarfile
     parses them for every header and silently ends the archive on an invalid one after
     the first member; Go and the reader do not read them in a V7 header."""
@@ -429,10 +429,8 @@ def _tarfile_stops_at_v7_device_field(data: bytes, entry: int) -> bool:
         return False
     groups, pending = [], []
     for m in members:
-        if m.typeflag == ord("g"):
-            continue
-        pending.append(m)
-        if m.typeflag not in EXTENSIONS:
+        pending.append(m)   # global headers too: tarfile parses theirs alike
+        if m.typeflag not in EXTENSIONS and m.typeflag != ord("g"):
             groups.append(pending)
             pending = []
     if entry >= len(groups):
