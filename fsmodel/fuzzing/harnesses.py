@@ -342,8 +342,9 @@ def _documented_differences(data: bytes) -> dict[int, set[str]]:
       after the GNU name, so the global one wins there; the reader lets the GNU name
       win (per-entry before global, as without the ``x``) — path (target);
     * typeflag NUL where the header's own name and the name its extension headers
-      (global ones included) give disagree on a trailing ``/``: Go and the reader type the entry by the given name,
-      tarfile by the header's own (V7 directories) — kind, size.  With content on either
+      (global ones included) give disagree on a trailing ``/``: Go and the reader type
+      the entry by the given name, tarfile by the header's own (V7 directories) — kind,
+      size.  With content on either
       side the reader rejects the archive (tests/unit/test_reader.py
       test_nul_typeflag_named_a_directory_one_way_only_is_rejected), so only empty
       entries get here.
@@ -386,18 +387,17 @@ def _documented_differences(data: bytes) -> dict[int, set[str]]:
                 fields.add("path")
             if ord("K") in kinds and global_link is not None:
                 fields.add("target")
-        overridden = ord("L") in kinds or any(
-            key == b"path" for m in pending if m.typeflag == ord("x")
-            for key, _ in pax_records(m.payload) or [])
         block = bytes(member.header)
-        given = global_path
+        local = None   # the name the entry's own extension headers give, the last one's
         for m in pending:
             if m.typeflag == ord("L"):
-                given = _cstring(bytes(m.payload))
+                local = _cstring(bytes(m.payload))
             elif m.typeflag == ord("x"):
                 for key, value in pax_records(m.payload) or []:
                     if key == b"path":
-                        given = value
+                        local = value
+        overridden = local is not None
+        given = global_path if local is None else local
         if (flag == 0 and given is not None
                 and given.endswith(b"/") != _cstring(block[0:100]).endswith(b"/")):
             fields |= {"kind", "size"}
