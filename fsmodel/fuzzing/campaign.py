@@ -192,11 +192,9 @@ def default_corpus(target: str, cwd: Optional[Path] = None) -> Path:
 
 def dict_text(tokens) -> str:
     """libFuzzer's dictionary format: one ``"token"`` a line, bytes escaped as ``\\xNN``."""
-    out = []
-    for token in tokens:
-        text = "".join(chr(b) if 0x20 <= b < 0x7f and b not in (0x22, 0x5c) else f"\\x{b:02X}"
-                       for b in bytes(token))
-        out.append(f'"{text}"')
+    from .targets import token_text
+
+    out = [token_text(token) for token in tokens]
     return "\n".join(out) + ("\n" if out else "")
 
 

@@ -94,14 +94,19 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
 )}
 
 
+def token_text(token: bytes) -> str:
+    """One libFuzzer dictionary token: quoted, every byte outside printable ASCII (and
+    ``"``, ``\\``) written ``\\xNN``."""
+    escaped = "".join(chr(b) if 0x20 <= b < 0x7F and b not in b'"\\' else f"\\x{b:02X}"
+                      for b in bytes(token))
+    return f'"{escaped}"'
+
+
 def dictionary_text(target: Target) -> str:
     """The target's libFuzzer ``-dict`` file."""
     lines = [f"# {target.name}_fuzzer: generated from fsmodel.fuzzing.targets by "
              f"fuzz/make_seeds.py; do not edit"]
-    for i, token in enumerate(target.dictionary):
-        escaped = "".join(chr(b) if 0x20 <= b < 0x7F and b not in b'"\\' else f"\\x{b:02X}"
-                          for b in token)
-        lines.append(f'kw{i}="{escaped}"')
+    lines += [f"kw{i}={token_text(token)}" for i, token in enumerate(target.dictionary)]
     return "\n".join(lines) + "\n"
 
 
