@@ -516,6 +516,7 @@ def _layer(draw, kinds, min_entries, max_entries, entry_xattrs, max_xattrs, max_
     declared: set[str] = set()
     taken: set[str] = set()  # paths of non-marker entries and implied directories
     linkable: list[str] = []
+    symlinked: set[str] = set()
     entries: list[Entry] = []
     components = _components()
 
@@ -587,8 +588,12 @@ def _layer(draw, kinds, min_entries, max_entries, entry_xattrs, max_xattrs, max_
                 st.lists(components, min_size=1, max_size=3).map("/".join),
                 st.sampled_from(sorted(taken)).map(lambda p: "/" + p)))
             entry = Entry(path, "symlink", target=target, **common)
+            symlinked.add(path)
         elif kind == "hardlink":
-            entry = Entry(path, "hardlink", target=draw(st.sampled_from(linkable)), **common)
+            # boosted: a link to a symlink, which some extractors refuse or follow
+            symlinks = [p for p in linkable if p in symlinked]
+            pool = symlinks if symlinks and draw(st.integers(0, 2)) == 0 else linkable
+            entry = Entry(path, "hardlink", target=draw(st.sampled_from(pool)), **common)
         elif kind in ("chr", "blk"):
             entry = Entry(path, kind, device=draw(_DEVICES), **common)
         else:
@@ -640,7 +645,8 @@ def file_trees(*, kinds: Collection[str] = _TREE_KINDS, min_entries: int = 0,
     cannot hold it), at most ``max_depth`` components deep.  Parents exist or
     are implied; directories are sometimes declared after their children;
     hardlinks link to earlier entries of any non-directory kind (symlinks
-    included); modes, ids and device numbers boost their boundary values.
+    included, and boosted); modes, ids and device numbers boost their boundary
+    values.
 
     >>> from hypothesis import find
     >>> tree = find(file_trees(), lambda t: any(e.kind == "hardlink" for e in t))

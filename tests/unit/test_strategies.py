@@ -70,10 +70,15 @@ def share(strategy, predicate, n=300) -> float:
 
     Hypothesis never runs the same example twice, so a boosted value of a small table
     shows up a few times, not in proportion: "appears among the first few hundred
-    examples" (share > 0) is what boosting promises."""
+    examples" (share > 0) is what boosting promises.
+
+    Derandomized: Hypothesis draws its examples in correlated runs, so the count of a
+    rare case among a few hundred varies from run to run far more than independent
+    draws would (0 to 31 in 200 for a 6% case, measured).  A fixed seed makes the
+    answer the same on every machine; a change to a strategy still changes it."""
     hits = []
 
-    @settings(max_examples=n, deadline=None, database=None,
+    @settings(max_examples=n, deadline=None, database=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(strategy)
     def count(value):
