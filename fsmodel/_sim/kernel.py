@@ -94,6 +94,17 @@ class Inode:
     def __repr__(self):
         return f"<Inode {self.ino} mode={self.mode:o} uid={self.uid} gid={self.gid}>"
 
+    def _copy(self) -> Inode:
+        """A shallow copy (SimKernel.clone then replaces what refers to other objects)."""
+        new = Inode.__new__(Inode)
+        new.sb, new.ino, new.mode, new.uid, new.gid = self.sb, self.ino, self.mode, self.uid, self.gid
+        new.nlink, new.iflags, new.xattrs, new.fsdata = self.nlink, self.iflags, self.xattrs, self.fsdata
+        new.acl_access, new.acl_default = self.acl_access, self.acl_default
+        new.children, new.parent, new.target = self.children, self.parent, self.target
+        new.rdev, new.size, new.ctime, new.mtime = self.rdev, self.size, self.ctime, self.mtime
+        new.opens, new.mounted = self.opens, self.mounted
+        return new
+
 
 class Super:
     """A filesystem instance: its profile, its shared state (tmpfs' pool), inode numbers."""
@@ -202,6 +213,24 @@ _CALLS = {}
 for _op in ("set", "get", "list", "remove"):
     for _how, _prefix in (("path", ""), ("nofollow", "l"), ("fd", "f")):
         _CALLS[f"{_prefix}{_op}xattr"] = (_op, _how)
+
+
+def _fork_counter(counter):
+    """Two ``itertools.count`` that go on from where ``counter`` is."""
+    start = next(counter)
+    return itertools.count(start), itertools.count(start)
+
+
+def _copy_plain(value):
+    """A deep copy of plain data (dicts, lists, sets of immutable values): the
+    per-superblock state and per-inode ``fsdata`` the filesystem profiles keep."""
+    if isinstance(value, dict):
+        return {k: _copy_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_plain(v) for v in value]
+    if isinstance(value, set):
+        return set(value)
+    return value
 
 
 class SimKernel:
@@ -336,7 +365,6 @@ class SimKernel:
             if hit is not None:
                 mnt, cur = hit
                 pending = [tail]
-                plain = False
             else:
                 pending = [p for p in path.split("/") if p]
         else:
@@ -407,6 +435,9 @@ class SimKernel:
                     _fail(vfs.NOT_DIR, path)
                 if plain:
                     self._remember_dir(path, mnt, cur)
+                    if child.children is not None and not parent_only:
+                        # a directory found by a plain path: the walks below it start there
+                        self._dirs[path] = (cmnt, child)
                 return _Walk(mnt, cur, name, ltype, slash, cmnt, child)
             if child.mode & S_IFMT != S_IFDIR:
                 _fail(vfs.NOT_DIR, path)
@@ -627,7 +658,16 @@ class SimKernel:
         refused = vfs.may_create(self._cred, w.pdir)
         if refused is not None:
             _fail(refused, path)
-        self._prime(path, w.pmount, self._make_inode(w, S_IFDIR | (mode & 0o1777)))
+        inode = self._make_inode(w, S_IFDIR | (mode & 0o1777))
+        self._prime(path, w.pmount, inode)
+        # a directory made under a remembered plain parent is itself a plain path: the
+        # walks of what is created in it next start there (mkdir -p, an extractor's
+        # parents) instead of at the root
+        if (type(path) is str and path[0] == "/" and path[-1] != "/"
+                and self._dirs.get(path[:path.rfind("/")]) == (w.pmount, w.pdir)):
+            if len(self._dirs) > 65536:
+                self._dirs.clear()
+            self._dirs[path] = (w.pmount, inode)
 
     def mknod(self, path: str, mode: int, device: int = 0) -> None:
         _check_int(mode, "mode")
@@ -1071,6 +1111,88 @@ class SimKernel:
     def filesystem(self, path: str = "/") -> Filesystem:
         """The filesystem profile of the mount ``path`` is on."""
         return self._lookup(path, True)[0].fs
+
+    # ------------------------------------------------------------ copies
+    def clone(self) -> SimKernel:
+        """An independent copy of this kernel in its present state.
+
+        The copy has the same tree (inode numbers, modes, owners, link counts,
+        sizes, times, xattrs and their listing order, capacity accounting),
+        mounts, open fds, cwd, umask, sysctls and caller, and the same counters
+        (the next inode number, device number and time), so any call sequence
+        gives the same results on both.  Nothing the copy does changes this
+        kernel, nor the reverse.  Rules, filesystem profiles and credentials
+        are immutable and shared.  A fuzz target builds its world once and
+        clones it per input: far less work than replaying the calls that
+        built it.
+
+        Only SimKernel's own storage is copied: a subclass that keeps inodes
+        elsewhere (``fsmodel.fake``) raises ``TypeError``.
+        """
+        cls = type(self)
+        if any(getattr(cls, hook) is not getattr(SimKernel, hook)
+               for hook in ("_new_root", "_new_inode", "_mount_on")):
+            raise TypeError(f"{cls.__name__} keeps its inodes outside SimKernel: "
+                            f"clone() cannot copy them")
+        supers: dict = {}
+        mounts: dict = {}
+        inodes: dict = {}
+        todo: list = []      # (old, new) inodes whose references are still the old ones
+
+        def sup(old: Super) -> Super:
+            new = supers.get(id(old))
+            if new is None:
+                new = supers[id(old)] = Super.__new__(Super)
+                new.fs, new.dev = old.fs, old.dev
+                new.state = _copy_plain(old.state)
+                old._ino, new._ino = _fork_counter(old._ino)
+            return new
+
+        def node(old: Inode) -> Inode:
+            new = inodes.get(id(old))
+            if new is None:
+                new = inodes[id(old)] = old._copy()
+                todo.append((old, new))
+            return new
+
+        def mnt(old: Mount) -> Mount:
+            new = mounts.get(id(old))
+            if new is None:
+                new = mounts[id(old)] = Mount.__new__(Mount)
+                new.sb = sup(old.sb)
+                new.fs, new.state = old.fs, new.sb.state
+                new.readonly = old.readonly
+                new.root = node(old.root)
+                new.parent = None if old.parent is None else mnt(old.parent)
+                new.mountpoint = None if old.mountpoint is None else node(old.mountpoint)
+            return new
+
+        k = cls.__new__(cls)
+        k.__dict__.update(self.__dict__)
+        k.sysctl = dict(self.sysctl)
+        self._devs, k._devs = _fork_counter(self._devs)
+        self._clock, k._clock = _fork_counter(self._clock)
+        k._cache, k._dirs, k._plans = {}, {}, dict(self._plans)
+        k._root_mount = mnt(self._root_mount)
+        k._cwd = (mnt(self._cwd[0]), node(self._cwd[1]))
+        k._fds = {}
+        for fd, f in self._fds.items():
+            new = k._fds[fd] = OpenFile.__new__(OpenFile)
+            new.mount, new.inode = mnt(f.mount), node(f.inode)
+            new.flags, new.path = f.flags, f.path
+        while todo:
+            old, new = todo.pop()
+            new.sb = sup(old.sb)
+            new.xattrs = dict(old.xattrs)
+            if old.fsdata is not None:
+                new.fsdata = _copy_plain(old.fsdata)
+            if old.parent is not None:
+                new.parent = node(old.parent)
+            if old.children is not None:
+                new.children = {name: node(child) for name, child in old.children.items()}
+            if old.mounted is not None:
+                new.mounted = mnt(old.mounted)
+        return k
 
     # ------------------------------------------------------------ inspection
     def tree(self, path: str = "/"):
