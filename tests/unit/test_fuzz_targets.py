@@ -460,3 +460,40 @@ def test_fuzzer_runs_under_libfuzzer(name, tmp_path):
     cov = int(re.search(r"INITED cov: (\d+)", result.stderr)[1])
     assert cov > 200, f"cov {cov}: is fsmodel instrumented?"
     assert not list(tmp_path.glob("crash-*"))
+
+
+# -- what each target instruments ---------------------------------------------------------------
+
+_PROBE = """
+import sys
+from fsmodel.fuzzing import targets
+targets.instrument(targets.TARGETS[sys.argv[1]])
+import fsmodel.layer.apply, fsmodel.layer.reader, fsmodel._rules.vfs, fsmodel._sim.kernel
+import fsmodel.fuzzing.harnesses
+def traced(f):
+    return "_trace_branch" in f.__code__.co_names
+print(" ".join(str(int(traced(f))) for f in (
+    fsmodel.layer.apply.Applier.apply, fsmodel.layer.reader.Reader.next_event,
+    fsmodel._rules.vfs.may_lookup, fsmodel._sim.kernel.SimKernel._walk,
+    fsmodel.fuzzing.harnesses.check_layer_world)))
+"""
+
+
+@pytest.mark.parametrize("target, instrument_all, expected", [
+    # extractor, reader, rules, simulator, harness
+    ("layer", None, "1 1 1 0 0"),
+    ("layer", "1", "1 1 1 1 0"),
+    ("xattr", None, "0 0 1 1 0"),       # the layer code is not its code under test
+])
+def test_instrumented_code_is_the_code_under_test(target, instrument_all, expected):
+    """The layer target leaves the simulated kernel's own code out of its coverage
+    (it is the host there), unless FSMODEL_FUZZ_INSTRUMENT_ALL=1; the xattr target
+    tests that code, so instruments it; no target instruments its harness."""
+    pytest.importorskip("atheris")
+    env = {k: v for k, v in os.environ.items() if k != "FSMODEL_FUZZ_INSTRUMENT_ALL"}
+    if instrument_all:
+        env["FSMODEL_FUZZ_INSTRUMENT_ALL"] = instrument_all
+    result = subprocess.run([sys.executable, "-c", _PROBE, target], capture_output=True,
+                            text=True, timeout=120, env={**env, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == expected.split()
