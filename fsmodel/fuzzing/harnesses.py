@@ -29,6 +29,7 @@ import atexit
 import contextlib
 import errno
 import io
+import itertools
 import os
 import stat
 import zlib
@@ -184,11 +185,17 @@ def layer_one_input(data: bytes) -> None:
 
     policy_name, host_name = layer_selection(data)
     policy, host = get_policy(policy_name), get_host(host_name)
-    k, before = layer_world(host_name)
-    applier = Applier(KernelTarget(k, ROOTFS), policy, privilege=host.privilege)
+    events = iter_layer(data, pax_globals=policy.pax_globals)
+    k = before = None
     try:
+        # A layer rejected before its first event reaches no applier, so no kernel: the
+        # world is cloned (and checked) only for one that has an event to apply.  A
+        # third of mutated inputs or more end there (a broken first header).
+        first = next(events)
+        k, before = layer_world(host_name)
+        applier = Applier(KernelTarget(k, ROOTFS), policy, privilege=host.privilege)
         with k.become(0, 0, userns=host.userns):
-            applier.apply(iter_layer(data, pax_globals=policy.pax_globals))
+            applier.apply(itertools.chain((first,), events))
     except (MalformedLayer, UnsafeEntry, ExtractionFailed):
         pass
     except Exception as exc:
@@ -196,7 +203,8 @@ def layer_one_input(data: bytes) -> None:
             "layer", "an extraction ends in success, MalformedLayer, UnsafeEntry or the "
             "policy's ExtractionFailed", f"{policy_name} on {host_name}: "
             f"{type(exc).__name__}: {exc}") from exc
-    check_layer_world(k, before)
+    if k is not None:
+        check_layer_world(k, before)
 
 
 # -- reader ------------------------------------------------------------------------------------

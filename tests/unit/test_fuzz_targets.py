@@ -180,6 +180,43 @@ def test_layer_target_reports_an_unexpected_exception(monkeypatch):
         harnesses.layer_one_input(b"")
 
 
+def _layer(*names: str) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in names:
+            info = tarfile.TarInfo(name)
+            info.pax_headers = {"SCHILY.xattr.user.x": "1"}
+            tar.addfile(info, io.BytesIO(b""))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("host", harnesses.LAYER_HOSTS)
+def test_every_input_gets_a_world_as_freshly_booted(host):
+    """Each input's world is a clone of one booted world: what an input did to its
+    clone is not in the next input's."""
+    from fsmodel.layer.hosts import get_host
+
+    def state(k):
+        return [(p, tuple(st), sorted(x.items())) for p, st, x in k.tree("/")]
+
+    booted = state(harnesses.boot_layer_world(get_host(host)))
+    selector = bytes([harnesses.LAYER_HOSTS.index(host) * len(harnesses.LAYER_POLICIES)])
+    harnesses.layer_one_input(_layer("a/new", "lnk", "data/file") + selector)
+    k, before = harnesses.layer_world(host)
+    assert state(k) == booted
+    assert before == harnesses._snapshot(harnesses.boot_layer_world(get_host(host)))
+
+
+def test_a_layer_rejected_at_its_first_header_needs_no_world(monkeypatch):
+    used = []
+    real = harnesses.layer_world
+    monkeypatch.setattr(harnesses, "layer_world", lambda host: used.append(host) or real(host))
+    harnesses.layer_one_input(b"\x01" * 1024)             # checksum wrong: MalformedLayer
+    assert used == []
+    harnesses.layer_one_input(_layer("a/new"))
+    assert used == ["root-ext4"]
+
+
 def test_layer_selection_reads_the_last_byte():
     assert harnesses.layer_selection(b"") == ("containerd", "root-ext4")
     assert harnesses.layer_selection(bytes(1024)) == ("containerd", "root-ext4")
