@@ -86,8 +86,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     # kernel's own code (path walks, lookup caches, inode and fd tables) is its host,
     # fuzzed by the xattr and kernel_diff targets.  Its branches say how the simulator
     # reached an answer (a cache hit, a remembered parent), not what the answer was,
-    # which the rules' branches do say; instrumenting it costs ~40% of the target's
-    # speed (bench/bench_fuzz.py --sim-instrumented).
+    # which the rules' branches do say; instrumenting it costs a tenth to a quarter of
+    # the target's exec/s (bench/bench_fuzz.py --instrument-all).
     Target("layer", harnesses.layer_one_input, mutator.mutate, mutator.crossover,
            needs_root=False, max_len=65536, timeout=25, dictionary=mutator.DICTIONARY,
            modules=_LAYER_MODULES, uninstrumented=("fsmodel._sim",)),
