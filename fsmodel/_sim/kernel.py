@@ -62,6 +62,15 @@ _O_NONBLOCK = os.O_NONBLOCK
 _O_NOATIME = getattr(os, "O_NOATIME", 0o1000000)
 AT_FDCWD = -100
 
+_stat_result = os.stat_result
+#: ``os.stat_result`` from one whole tuple, without its slower dict form: the named
+#: fields after the ten sequence ones are the float times (given as the integers, as
+#: ``os.stat`` of a whole second would), the ``_ns`` times, st_blksize and st_blocks
+#: (absent: None) and last st_rdev.  Checked against the dict form at import.
+_STAT_GAP = (None,) * (_stat_result.n_fields - _stat_result.n_sequence_fields - 4)
+assert _stat_result(tuple(range(10)) + (7, 8, 9) + _STAT_GAP + (10,)).__reduce__() == \
+    _stat_result(tuple(range(10)), {"st_rdev": 10}).__reduce__(), "os.stat_result's layout"
+
 
 class Inode:
     """One inode.  ``xattrs`` maps full names to stored bytes (ACLs included)."""
@@ -437,7 +446,7 @@ class SimKernel:
                     self._remember_dir(path, mnt, cur)
                     if child.children is not None and not parent_only:
                         # a directory found by a plain path: the walks below it start there
-                        self._dirs[path] = (cmnt, child)
+                        self._dir_at(path, cmnt, child)
                 return _Walk(mnt, cur, name, ltype, slash, cmnt, child)
             if child.mode & S_IFMT != S_IFDIR:
                 _fail(vfs.NOT_DIR, path)
@@ -456,9 +465,15 @@ class SimKernel:
     def _remember_dir(self, path: str, mnt, cur) -> None:
         """Record the parent directory of a plain absolute path (no symlink, dot or
         double slash on the way) for the next walk under it."""
-        if len(self._dirs) > 65536:
-            self._dirs.clear()
-        self._dirs[path[:path.rfind("/")]] = (mnt, cur)
+        self._dir_at(path[:path.rfind("/")], mnt, cur)
+
+    def _dir_at(self, path: str, mnt, inode) -> None:
+        """Remember that the plain absolute ``path`` is the directory ``inode``; the
+        memo is bounded (cleared past 65,536 directories)."""
+        dirs = self._dirs
+        if len(dirs) > 65536:
+            dirs.clear()
+        dirs[path] = (mnt, inode)
 
     def _lookup(self, path, follow: bool):
         """(mount, inode) for an existing path; raises OSError."""
@@ -665,9 +680,7 @@ class SimKernel:
         # parents) instead of at the root
         if (type(path) is str and path[0] == "/" and path[-1] != "/"
                 and self._dirs.get(path[:path.rfind("/")]) == (w.pmount, w.pdir)):
-            if len(self._dirs) > 65536:
-                self._dirs.clear()
-            self._dirs[path] = (w.pmount, inode)
+            self._dir_at(path, w.pmount, inode)
 
     def mknod(self, path: str, mode: int, device: int = 0) -> None:
         _check_int(mode, "mode")
@@ -918,11 +931,9 @@ class SimKernel:
         cred = self._cred
         if cred.userns:
             uid, gid = cred.from_kuid(uid), cred.from_kuid(gid)
-        return os.stat_result(
-            (inode.mode, inode.ino, mount.sb.dev, nlink, uid, gid,
-             inode.size, inode.mtime, inode.mtime, inode.ctime),
-            {"st_rdev": inode.rdev},
-        )
+        times = inode.mtime, inode.mtime, inode.ctime
+        return _stat_result((inode.mode, inode.ino, mount.sb.dev, nlink, uid, gid, inode.size)
+                            + times + times + _STAT_GAP + (inode.rdev,))
 
     def stat(self, path: str) -> os.stat_result:
         return self._stat(*self._lookup(path, True))
@@ -1197,15 +1208,30 @@ class SimKernel:
     # ------------------------------------------------------------ inspection
     def tree(self, path: str = "/"):
         """Yield (path, lstat, xattrs) for every entry under ``path``, depth first, sorted."""
+        for p, m, node in self.inodes(path, sort=True):
+            yield p, self._stat(m, node), dict(node.xattrs)
+
+    def inodes(self, path: str = "/", *, sort: bool = False):
+        """Yield (path, mount, inode) for every entry under ``path``, depth first,
+        crossing mounts; each directory's entries sorted by name, or with ``sort``
+        False in the order they were linked there.
+
+        The objects are the kernel's own (``inode.mode``, ``.ino``, ``.uid``,
+        ``.nlink``, ``.xattrs``..., ``mount.sb.dev``): for white-box checks that walk
+        the whole tree often, such as a fuzz target's invariants after every input.
+        Read them; never change them.  :meth:`tree` is the copied, ``lstat`` view.
+        """
         mount, inode = self._lookup(path, False)
         stack = [(path.rstrip("/") or "/", mount, inode)]
         while stack:
             p, m, node = stack.pop()
-            yield p, self._stat(m, node), dict(node.xattrs)
-            if node.children is not None:
-                for name in sorted(node.children, reverse=True):
-                    child, cm = node.children[name], m
+            yield p, m, node
+            children = node.children
+            if children:
+                base = p.rstrip("/") + "/"
+                for name in (sorted(children, reverse=True) if sort else reversed(children)):
+                    child, cm = children[name], m
                     while child.mounted is not None:
                         cm = child.mounted
                         child = cm.root
-                    stack.append(((p.rstrip("/") + "/" + name), cm, child))
+                    stack.append((base + name, cm, child))

@@ -106,3 +106,27 @@ def test_tree_walks_every_entry_once_sorted_with_xattrs():
         ("/b/m", stat.S_IFDIR, {}),
         ("/b/m/t", stat.S_IFIFO, {}),
     ]
+    # inodes(): the same entries and objects, the mount's root for /b/m; unsorted, each
+    # directory's entries in the order they were linked, parents before children
+    walked = [(path, mount.sb.dev, inode) for path, mount, inode in k.inodes("/")]
+    assert [p for p, _, _ in walked] == ["/", "/b", "/b/f", "/b/m", "/b/m/t", "/a"]
+    assert [p for p, _, _ in k.inodes("/", sort=True)] == [p for p, _, _ in rows]
+    for path, dev, inode in walked:
+        st = k.lstat(path)
+        assert (st.st_ino, st.st_dev, st.st_mode) == (inode.ino, dev, inode.mode)
+    assert [p for p, _, _ in k.inodes("/b/m")] == ["/b/m", "/b/m/t"]
+
+
+def test_stat_results_have_every_field():
+    """lstat's result is what os.stat_result's own dict form gives: the integer times
+    in the float fields, st_rdev set, the nanosecond and block fields None."""
+    import os
+    import stat
+
+    k = fsmodel.SimKernel("ext4")
+    k.mknod("/d", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    st = k.lstat("/d")
+    expected = os.stat_result(tuple(st)[:10], {"st_rdev": os.makedev(1, 3)})
+    assert st.__reduce__() == expected.__reduce__()
+    assert (st.st_rdev, st.st_mtime, st.st_atime_ns, st.st_blocks) == \
+        (os.makedev(1, 3), st[stat.ST_MTIME], None, None)
