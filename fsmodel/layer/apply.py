@@ -273,6 +273,13 @@ class Applier:
         self._unpacked: set[str] = set()   # what this layer wrote
         self._below: set[str] = set()      # every directory above something it wrote
         self._fresh: set[str] = set()      # directories this layer created (hold only its own)
+        # for the end of the layer: directories with nothing below but this layer's
+        # entries (made for them, or found empty: the root), and directories already
+        # cleared of lower ones.  Never forgotten, since the end of a layer only removes;
+        # but a directory made for anything else (a marker's or a hardlink source's
+        # missing parent) is lower content to the markers, so its ancestors leave both.
+        self._made: set[str] = set()
+        self._hidden: set[str] = set()
         self._parents: dict[tuple, tuple] = {}   # resolved parents, until a removal
         self._opaque: list = []
         self._whiteouts: list = []
@@ -321,6 +328,7 @@ class Applier:
         self._doing, self._where = "readdir", ()
         if not self.target.listdir(()):
             self._fresh.add("")
+            self._made.add("")
 
     # -- entries
     def _entry(self, op: Entry) -> None:
@@ -346,7 +354,7 @@ class Applier:
                 raise UnsafeEntry(op.index, op.path, "an entry for the root must be a directory")
             self._metadata(op, ())
             return
-        parent = self._resolve_parent(op, parts[:-1])
+        parent = self._resolve_parent(op, parts[:-1], own=True)
         key = parent + (parts[-1],)
         text = "/".join(key)
         is_dir = isinstance(op, Directory)
@@ -363,6 +371,7 @@ class Applier:
                 self._doing = "mkdir"
                 target.mkdir(key, 0o700)
                 self._fresh.add(text)
+                self._made.add(text)
         elif isinstance(op, File):
             self._doing = "open"
             self._file = (op, key, target.create(key))
@@ -425,8 +434,10 @@ class Applier:
             raise self._failed(op, exc, "close", key) from exc
         self._guard(op, self._metadata, op, key)
 
-    def _resolve_parent(self, op: Entry, parts: tuple[str, ...]) -> tuple[str, ...]:
-        """Resolve the parent components inside the root (symlinks too); create what is missing.
+    def _resolve_parent(self, op: Entry, parts: tuple[str, ...],
+                        own: bool = False) -> tuple[str, ...]:
+        """Resolve the parent components inside the root (symlinks too); create what is
+        missing (``own``: as the parents of the entry ``op`` itself, which marks them).
 
         Resolutions are remembered until something is removed: only a removal
         can turn a directory the walk went through into something else.
@@ -434,7 +445,7 @@ class Applier:
         cached = self._parents.get(parts)
         if cached is not None:
             return cached
-        resolved_parts = self._walk(op, parts)
+        resolved_parts = self._walk(op, parts, own)
         self._parents[parts] = resolved_parts
         return resolved_parts
 
@@ -449,7 +460,7 @@ class Applier:
         self._parents.clear()
         self._fresh.clear()
 
-    def _walk(self, op: Entry, parts: tuple[str, ...]) -> tuple[str, ...]:
+    def _walk(self, op: Entry, parts: tuple[str, ...], own: bool) -> tuple[str, ...]:
         target = self.target
         resolved: list[str] = []
         pending = list(parts)
@@ -470,6 +481,10 @@ class Applier:
                 self._doing, self._where = "mkdir", here
                 target.mkdir(here, 0o755)
                 self._fresh.add(text)
+                if own:
+                    self._made.add(text)
+                else:
+                    self._stray(text)
                 resolved.append(name)
                 continue
             if stat.S_ISLNK(st.st_mode):
@@ -612,10 +627,44 @@ class Applier:
             self._doing = "remove"
             target.remove_tree(full)
 
+    def _stray(self, text: str) -> None:
+        """A directory made for no entry of this layer: ``text`` and every directory
+        above it may hold lower content again (see ``_made``)."""
+        while True:
+            self._made.discard(text)
+            self._hidden.discard(text)
+            if not text:
+                return
+            text = text[:max(text.rfind("/"), 0)]
+
+    def _cleared(self, text: str) -> bool:
+        """Is the directory ``text`` made by this layer, or at or below one already
+        cleared of lower entries?"""
+        if text in self._made:
+            return True
+        hidden = self._hidden
+        if not hidden:
+            return False
+        while text not in hidden:
+            if not text:
+                return False
+            text = text[:max(text.rfind("/"), 0)]
+        return True
+
     def _hide_lower(self, op: Entry, key: tuple[str, ...]) -> None:
         """Remove every lower-layer entry below the resolved directory ``key``, keeping
-        this layer's (iteratively: depth is the archive's to choose)."""
+        this layer's (iteratively: depth is the archive's to choose).
+
+        Nothing of a lower layer is below a directory this layer made, nor, once it is
+        done, below one this has cleared (the end of a layer only removes): the walk
+        skips both, so markers repeated or nested cost one walk, not one each.
+        """
+        if self._cleared("/".join(key)):
+            return
+        hidden = self._hidden
+        hidden.add("/".join(key))
         target = self.target
+        made = self._made
         pending = [key]
         while pending:
             directory = pending.pop()
@@ -631,6 +680,8 @@ class Applier:
                     self._removed()
                     self._doing, self._where = "remove", child
                     target.remove_tree(child)
+                elif text in made or text in hidden:
+                    continue                # nothing of a lower layer below
                 elif text not in self._unpacked:
                     pending.append(child)   # a lower directory holding this layer's entries
                 else:

@@ -102,6 +102,57 @@ def test_whiteouts_and_opaque_hide_lower_layers_only():
     assert k.listdir("/") == ["d", "keep", "x"]
 
 
+class _Listings(KernelTarget):
+    """A KernelTarget that records which directories are listed."""
+
+    def __init__(self, kernel):
+        super().__init__(kernel)
+        self.listed = []
+
+    def listdir(self, parts):
+        self.listed.append("/".join(parts))
+        return super().listdir(parts)
+
+
+def test_repeated_and_nested_opaque_markers_list_each_directory_once():
+    """Nothing of a lower layer is below a directory the layer made, nor below one
+    already cleared: markers repeated, nested, or on made directories add no walk."""
+    deep = "/".join(["m"] * 30)
+    lower = layer(("d", "dir", {}), ("d/old", "file", {}), ("d/sub", "dir", {}),
+                  ("d/sub/deep", "file", {}), ("gone", "file", {}))
+    mine = [("d/new", "file", {}), ("d/sub/mine", "file", {}), (f"{deep}/f", "file", {})]
+    markers = ["d/.wh..wh..opq", "d/.wh..wh..opq", "d/sub/.wh..wh..opq", f"{deep}/.wh..wh..opq",
+               "m/.wh..wh..opq", ".wh..wh..opq", "d/.wh..wh..opq"]
+    trees, listings = [], []
+    for marks in (markers, [".wh..wh..opq"]):      # the second: one marker does it all
+        k = fsmodel.SimKernel("ext4")
+        apply(lower, k=k)
+        target = _Listings(k)
+        Applier(target, get_policy("containerd")).apply(
+            iter_layer(layer(*mine, *((m, "file", {}) for m in marks))))
+        trees.append([(p, stat.S_IFMT(st.st_mode)) for p, st, _ in k.tree("/")])
+        listings.append(target.listed)
+    assert trees[0] == trees[1]
+    assert ("/d/old", stat.S_IFREG) not in trees[0] and ("/gone", stat.S_IFREG) not in trees[0]
+    assert (f"/{deep}/f", stat.S_IFREG) in trees[0] and ("/d/sub/mine", stat.S_IFREG) in trees[0]
+    for listed in listings:
+        assert sorted(listed) == ["", "", "d", "d/sub"]   # the start's, then one walk
+        assert not any(p.startswith("m") for p in listed)
+
+
+@pytest.mark.parametrize("order", ["marker first", "entries first"])
+def test_a_directory_made_for_a_marker_is_lower_content_to_a_later_opaque(order):
+    """A whiteout's missing parents are made at the end of the layer for no entry of
+    it, so an opaque marker above them (applied after every whiteout) removes them,
+    even in a root that was empty, and even once it was cleared."""
+    entries = [("d/f", "file", {}), ("x/y/.wh.z", "file", {}), ("d/.wh..wh..opq", "file", {}),
+               (".wh..wh..opq", "file", {}), ("d/.wh..wh..opq", "file", {})]
+    if order == "entries first":
+        entries = entries[:1] + entries[2:] + entries[1:2]
+    k, _ = apply(layer(*entries))
+    assert k.listdir("/") == ["d"] and k.listdir("/d") == ["f"]
+
+
 @pytest.mark.parametrize("name", [".wh.", ".wh..", "a/.wh..."])
 def test_invalid_whiteouts_are_refused(name):
     with pytest.raises(UnsafeEntry):
