@@ -69,21 +69,31 @@ def _require_str(name: str, value: object) -> None:
         raise ValueError(f"{name}={value!r}, but a NUL byte cannot be part of a name")
 
 
-_SETTERS: dict = {}
+_MAKERS: dict = {}
 
 
 def _trusted(cls, **fields):
     """An op built from fields the reader has already checked: every field given,
     no ``__post_init__`` (which would check them all again, per entry)."""
-    op = object.__new__(cls)
-    setters = _SETTERS.get(cls)
-    if setters is None:   # the slots' own descriptors: frozen __setattr__ is not involved
-        setters = _SETTERS[cls] = {
-            name: slot.__set__ for klass in cls.__mro__
-            for name, slot in vars(klass).items() if type(slot).__name__ == "member_descriptor"}
-    for name, value in fields.items():
-        setters[name](op, value)
-    return op
+    make = _MAKERS.get(cls)
+    if make is None:
+        make = _MAKERS[cls] = _maker(cls)
+    return make(**fields)
+
+
+def _maker(cls):
+    """A function of every field of ``cls`` (keywords) that builds one, setting each slot
+    through its own descriptor (a frozen ``__setattr__`` is not involved): straight-line
+    code, as ``dataclasses`` writes ``__init__``, since this runs for every entry."""
+    slots = {name: slot.__set__ for klass in reversed(cls.__mro__)
+             for name, slot in vars(klass).items() if type(slot).__name__ == "member_descriptor"}
+    names = list(slots)
+    lines = [f"def make(*, {', '.join(names)}):", "    op = new(cls)"]
+    lines += [f"    set_{name}(op, {name})" for name in names]
+    lines.append("    return op")
+    scope = {"new": object.__new__, "cls": cls, **{f"set_{n}": f for n, f in slots.items()}}
+    exec("\n".join(lines), scope)   # the names are the class's own slots
+    return scope["make"]
 
 
 @dataclass(frozen=True, slots=True)

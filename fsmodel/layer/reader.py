@@ -227,8 +227,7 @@ def _text(raw: bytes) -> str:
 
 def _cstring(field: bytes) -> bytes:
     """A header string field: its bytes up to the first NUL (Go and tarfile)."""
-    end = field.find(b"\0")
-    return field if end < 0 else field[:end]
+    return field.partition(b"\0")[0]
 
 
 # -- header blocks ---------------------------------------------------------------------------
@@ -275,13 +274,13 @@ def _numeric(field: bytes, what: str) -> int:
     """Octal, or GNU base-256: 0x80 then a big-endian value, or 0xff and the
     whole field a two's-complement negative number."""
     first = field[0]
+    if first < 0x80:
+        return _octal(field, what)
     if first == 0x80:
         return int.from_bytes(field[1:], "big")
     if first == 0xFF:
         return int.from_bytes(field, "big", signed=True)
-    if first & 0x80:
-        raise _Bad(f"{what} field starts with byte {first:#04x}: neither octal nor base-256")
-    return _octal(field, what)
+    raise _Bad(f"{what} field starts with byte {first:#04x}: neither octal nor base-256")
 
 
 def _ranged(value: int, what: str, maximum: int) -> int:
@@ -355,8 +354,19 @@ def _go17_prefix(block: bytes) -> bytes:
     return b""
 
 
-#: Device number fields left empty, as Go writes them for other entries.
-_NO_DEVICE = b"\0" * 16
+#: The numbers as Go and GNU tar write them, in bytes 100-148 (mode, uid, gid, size,
+#: mtime) and 329-345 (devmajor and devminor, or left empty as Go leaves them for other
+#: entries): octal digits filling the field but its last byte, a NUL.  Checked in one
+#: match each; anything else takes the slow path.
+_PLAIN_NUMBERS = re.compile(rb"[0-7]{7}\0[0-7]{7}\0[0-7]{7}\0[0-7]{11}\0[0-7]{11}\0")
+_PLAIN_DEVICE = re.compile(rb"\0{16}|[0-7]{7}\0[0-7]{7}\0")
+
+
+def _plain_ustar(block: bytes) -> bool:
+    """A POSIX ustar header (not star) whose numbers are all written plainly."""
+    return (block[257:265] == b"ustar\x0000" and block[508:512] != b"tar\0"
+            and _PLAIN_NUMBERS.fullmatch(block, 100, 148) is not None
+            and _PLAIN_DEVICE.fullmatch(block, 329, 345) is not None)
 
 #: A POSIX ustar header (magic "ustar\\0" version "00"), field by field.
 _USTAR = struct.Struct("100s8s8s8s12s12s8x1x100s8s32s32s8s8s155s12x")
@@ -369,29 +379,16 @@ def _parse_entry_header(block: bytes, typeflag: bytes) -> _Header:
     octal digits ended by one NUL.  Those are parsed in one unpack; anything
     else (GNU and star layouts, base-256, spaces, devices) takes the slow path.
     """
-    fields = _USTAR.unpack(block)
-    (name, mode, uid, gid, size, mtime, linkname, magic, uname, gname, major, minor,
-     prefix) = fields
-    if (magic == b"ustar\x0000" and block[508:512] != b"tar\0" and not mode[7]
-            and not uid[7] and not gid[7] and not size[11] and not mtime[11]
-            and (mode[:7] + uid[:7] + gid[:7] + size[:11] + mtime[:11]).isdigit()
-            and typeflag not in (b"3", b"4")
-            and (major + minor == _NO_DEVICE
-                 or (not major[7] and not minor[7] and (major[:7] + minor[:7]).isdigit()))):
-        try:
-            numbers = (int(mode[:7], 8), int(uid[:7], 8), int(gid[:7], 8), int(size[:11], 8),
-                       int(mtime[:11], 8))
-            if major[0]:
-                int(major[:7], 8), int(minor[:7], 8)   # valid, though unused
-        except ValueError:   # an 8 or a 9
-            return _parse_header_slowly(block, typeflag)
+    if typeflag not in (b"3", b"4") and _plain_ustar(block):
+        (name, mode, uid, gid, size, mtime, linkname, _, uname, gname, _, _,
+         prefix) = _USTAR.unpack(block)
         name = _cstring(name)
         prefix = _cstring(prefix)
         if prefix:
             name = prefix + b"/" + name
         return _Header(typeflag, _ENTRY_TYPES[typeflag], name, _cstring(linkname),
-                       numbers[0], numbers[1], numbers[2], numbers[3], numbers[4],
-                       _cstring(uname), _cstring(gname), 0, 0)
+                       int(mode[:7], 8), int(uid[:7], 8), int(gid[:7], 8), int(size[:11], 8),
+                       int(mtime[:11], 8), _cstring(uname), _cstring(gname), 0, 0)
     return _parse_header_slowly(block, typeflag)
 
 
@@ -802,16 +799,19 @@ class Reader:
         return op
 
     def _start_extension(self, typeflag: bytes, block: bytes, offset: int) -> None:
-        size = _ranged(_numeric(block[124:136], "size"), "size", INT64)
         # Go's readHeader parses every numeric field of every header, an extension's
         # too, and ends the archive with ErrHeader on one that does not parse
         # (tarfile stops there): unused here, the fields must still be numbers.
-        for field, what in ((block[100:108], "mode"), (block[108:116], "uid"),
-                            (block[116:124], "gid"), (block[136:148], "mtime")):
-            _numeric(field, what)
-        if _format(block) is not _Format.V7:
-            _numeric(block[329:337], "devmajor")
-            _numeric(block[337:345], "devminor")
+        if _plain_ustar(block):
+            size = int(block[124:135], 8)
+        else:
+            size = _ranged(_numeric(block[124:136], "size"), "size", INT64)
+            for field, what in ((block[100:108], "mode"), (block[108:116], "uid"),
+                                (block[116:124], "gid"), (block[136:148], "mtime")):
+                _numeric(field, what)
+            if _format(block) is not _Format.V7:
+                _numeric(block[329:337], "devmajor")
+                _numeric(block[337:345], "devminor")
         limit = self._limits.max_extension_bytes
         if typeflag == b"g":
             if self._pending_offset is not None:
