@@ -106,19 +106,22 @@ def boot_layer_world(host):
     return k
 
 
+def _state(mount, inode) -> tuple:
+    """What must not change about an inode outside the root: number, type and mode,
+    owner (kernel ids), links, size, device number and xattrs."""
+    return (mount.sb.dev, inode.ino, inode.mode, inode.uid, inode.gid, inode.nlink,
+            inode.size, inode.rdev, tuple(sorted(inode.xattrs.items())))
+
+
 def _snapshot(k, skip: str = ROOTFS) -> dict:
-    """Everything outside ``skip``: path -> (inode, type and mode, owner, links, size, xattrs)."""
-    out = {}
-    for path, st, xattrs in k.tree("/"):
-        if path == skip or path.startswith(skip + "/"):
-            continue
-        out[path] = (st.st_ino, st.st_mode, st.st_uid, st.st_gid, st.st_nlink,
-                     st.st_size, st.st_rdev, tuple(sorted(xattrs.items())))
-    return out
+    """Everything outside ``skip``: path -> :func:`_state` of its inode."""
+    inside = skip + "/"
+    return {path: _state(mount, inode) for path, mount, inode in k.inodes("/")
+            if path != skip and not path.startswith(inside)}
 
 
 def check_layer_world(k, before: dict, target: str = "layer") -> None:
-    """The ``layer`` invariants on the kernel's state after an extraction (as root):
+    """The ``layer`` invariants on the kernel's state after an extraction:
 
     * nothing outside the root was created, removed or changed (``before`` is
       :func:`_snapshot` of the kernel before the layer);
@@ -126,22 +129,25 @@ def check_layer_world(k, before: dict, target: str = "layer") -> None:
     * every non-directory inode has exactly as many names as its link count: every
       hardlinked inode is reachable under each of its names and no name dangles.
 
-    One walk of the tree serves all three (the harness's cost is the fuzzer's speed).
+    One walk of the kernel's own inodes serves all three (the harness's cost is the
+    fuzzer's speed; SimKernel.tree would build an lstat and copy the xattrs of each).
     """
-    after, names, special = {}, {}, None
+    after, names, nlinks, special = {}, {}, {}, None
     inside = ROOTFS + "/"
-    for path, st, xattrs in k.tree("/"):
-        mode = st.st_mode
+    for path, mount, inode in k.inodes("/"):
+        mode = inode.mode
         if path.startswith(inside):
-            if special is None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
-                user = sorted(n for n in xattrs if n.startswith("user."))
+            if (special is None and inode.xattrs and not stat.S_ISREG(mode)
+                    and not stat.S_ISDIR(mode)):
+                user = sorted(n for n in inode.xattrs if n.startswith("user."))
                 if user:
                     special = f"{path} (mode {mode:o}) carries {user}"
         elif path != ROOTFS:
-            after[path] = (st.st_ino, mode, st.st_uid, st.st_gid, st.st_nlink,
-                           st.st_size, st.st_rdev, tuple(sorted(xattrs.items())))
+            after[path] = _state(mount, inode)
         if not stat.S_ISDIR(mode):
-            names.setdefault((st.st_dev, st.st_ino), []).append((path, st.st_nlink))
+            key = (mount.sb.dev, inode.ino)
+            names[key] = names.get(key, 0) + 1
+            nlinks[key] = inode.nlink
     if after != before:
         changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
         raise InvariantViolation(target, "nothing outside the root is created, removed or "
@@ -150,29 +156,34 @@ def check_layer_world(k, before: dict, target: str = "layer") -> None:
     if special is not None:
         raise InvariantViolation(target, "no user.* xattr on a special file (symlink, "
                                  "device, FIFO, socket)", special)
-    for (_, ino), paths in names.items():
-        nlink = paths[0][1]
-        if len(paths) != nlink:
-            raise InvariantViolation(target, "every hardlink resolves: an inode's names equal "
-                                     "its link count",
-                                     f"inode {ino} has nlink {nlink} but is reachable as "
-                                     f"{[p for p, _ in paths]}")
+    if names != nlinks:
+        (dev, ino), nlink = next((key, n) for key, n in nlinks.items() if names[key] != n)
+        paths = [path for path, mount, inode in k.inodes("/", sort=True)
+                 if mount.sb.dev == dev and inode.ino == ino]
+        raise InvariantViolation(target, "every hardlink resolves: an inode's names equal "
+                                 "its link count",
+                                 f"inode {ino} has nlink {nlink} but is reachable as {paths}")
 
 
-#: host name -> (a freshly booted world, its snapshot outside the root).  Booting is
-#: deterministic, so it happens once per host; each input gets a clone of the world
-#: (SimKernel.clone: a copy of ~20 inodes, a third of the cost of the ~20 calls)
+#: host name -> (a freshly booted world, its snapshot outside the root, the layer's
+#: caller).  Booting is deterministic, so it happens once per host, and the world then
+#: takes the layer's caller for good; each input gets a clone of it (SimKernel.clone: a
+#: copy of ~20 inodes, a fifth of the cost of the ~20 calls that booted it)
 _WORLDS: dict[str, tuple] = {}
 
 
 def layer_world(host_name: str):
-    """(a fresh world for the host ``host_name``, its snapshot outside the root)."""
+    """(a fresh world for the host ``host_name``, as the layer's caller, and its
+    snapshot outside the root)."""
     from ..layer.hosts import get_host
 
     world = _WORLDS.get(host_name)
     if world is None:
-        k = boot_layer_world(get_host(host_name))
-        world = _WORLDS[host_name] = (k, _snapshot(k))
+        host = get_host(host_name)
+        k = boot_layer_world(host)
+        caller = k.become(0, 0, userns=host.userns)
+        caller.__enter__()          # never left: the clones inherit the caller
+        world = _WORLDS[host_name] = (k, _snapshot(k), caller)
     return world[0].clone(), world[1]
 
 
@@ -194,8 +205,7 @@ def layer_one_input(data: bytes) -> None:
         first = next(events)
         k, before = layer_world(host_name)
         applier = Applier(KernelTarget(k, ROOTFS), policy, privilege=host.privilege)
-        with k.become(0, 0, userns=host.userns):
-            applier.apply(itertools.chain((first,), events))
+        applier.apply(itertools.chain((first,), events))
     except (MalformedLayer, UnsafeEntry, ExtractionFailed):
         pass
     except Exception as exc:

@@ -192,17 +192,23 @@ def _layer(*names: str) -> bytes:
 
 @pytest.mark.parametrize("host", harnesses.LAYER_HOSTS)
 def test_every_input_gets_a_world_as_freshly_booted(host):
-    """Each input's world is a clone of one booted world: what an input did to its
-    clone is not in the next input's."""
+    """Each input's world is a clone of one booted world, seen by the host's caller
+    (root, or root of a user namespace): what an input did to its clone is not in the
+    next input's."""
+    from fsmodel._rules.creds import Cred
     from fsmodel.layer.hosts import get_host
 
     def state(k):
         return [(p, tuple(st), sorted(x.items())) for p, st, x in k.tree("/")]
 
-    booted = state(harnesses.boot_layer_world(get_host(host)))
+    userns = get_host(host).userns
+    fresh = harnesses.boot_layer_world(get_host(host))
+    with fresh.become(0, 0, userns=userns):
+        booted = state(fresh)
     selector = bytes([harnesses.LAYER_HOSTS.index(host) * len(harnesses.LAYER_POLICIES)])
     harnesses.layer_one_input(_layer("a/new", "lnk", "data/file") + selector)
     k, before = harnesses.layer_world(host)
+    assert k.caller == Cred.make(0, 0, userns=userns)
     assert state(k) == booted
     assert before == harnesses._snapshot(harnesses.boot_layer_world(get_host(host)))
 
