@@ -361,7 +361,8 @@ class Applier:
         self._doing, self._where = "lstat", key
         existing = None if self._absent(parent, text) else target.lstat(key)
         if existing is not None and not (is_dir and stat.S_ISDIR(existing.st_mode)):
-            self._removed()
+            if stat.S_ISDIR(existing.st_mode) or stat.S_ISLNK(existing.st_mode):
+                self._removed()   # only these can lie on a remembered walk
             self._doing = "remove"
             target.remove_tree(key)
             existing = None

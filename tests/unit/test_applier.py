@@ -140,6 +140,38 @@ def test_repeated_and_nested_opaque_markers_list_each_directory_once():
         assert not any(p.startswith("m") for p in listed)
 
 
+class _Lstats(KernelTarget):
+    """A KernelTarget that records what is lstat'ed."""
+
+    def __init__(self, kernel):
+        super().__init__(kernel)
+        self.seen = []
+
+    def lstat(self, parts):
+        self.seen.append("/".join(parts))
+        return super().lstat(parts)
+
+
+def test_replacing_a_file_keeps_the_resolved_parents_and_a_symlink_does_not():
+    """Only a directory or a symlink can lie on a resolved path: replacing a file needs
+    no new walk of its parents; replacing a symlink on the path does."""
+    k = fsmodel.SimKernel("ext4")
+    target = _Lstats(k)
+    Applier(target, get_policy("containerd")).apply(iter_layer(layer(
+        ("a/b/c/f", "file", {"data": b"1"}), ("a/b/c/f", "file", {"data": b"22"}),
+        ("a/b/c/f", "file", {"data": b"333"}))))
+    assert k.stat("/a/b/c/f").st_size == 3
+    assert [p for p in target.seen if p in ("a", "a/b", "a/b/c")] == []
+    # a symlink replaced by a directory: the next entry below it is resolved again
+    k = fsmodel.SimKernel("ext4")
+    k.mkdir("/real", 0o755)
+    target = _Lstats(k)
+    Applier(target, get_policy("containerd")).apply(iter_layer(layer(
+        ("l", "symlink", {"target": "real"}), ("l/x", "file", {}), ("l", "dir", {}),
+        ("l/y", "file", {}))))
+    assert k.listdir("/real") == ["x"] and k.listdir("/l") == ["y"]
+
+
 @pytest.mark.parametrize("order", ["marker first", "entries first"])
 def test_a_directory_made_for_a_marker_is_lower_content_to_a_later_opaque(order):
     """A whiteout's missing parents are made at the end of the layer for no entry of
