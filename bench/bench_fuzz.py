@@ -91,34 +91,38 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run the layer target with the simulated kernel instrumented")
     args = parser.parse_args(argv)
     sides = {**SIDES, **(ALL if args.instrument_all else {})}
-    rates: dict[str, list[float]] = {side: [] for side in sides}
-    grown = Path(tempfile.mkdtemp(prefix="fsmodel-bench-grown-"))
-    for i in range(args.runs):
-        for side, (script, env) in sides.items():
-            keep = grown / side if i == args.runs - 1 and side in SIDES else None
-            rates[side].append(run(script, args.seconds, seed=1000 + i, env=env, keep=keep))
-            print(f"run {i + 1}/{args.runs} {side:>9}: {rates[side][-1]:8.0f} exec/s", flush=True)
-    median = {side: statistics.median(r) for side, r in rates.items()}
-    layer, bare = median["layer"], median["tarfile"]
-    print(f"\nmedian over {args.runs} runs of {args.seconds} s (custom tar mutator on both sides):")
-    print(f"  layer_fuzzer (fsmodel reader + applier + SimKernel + invariants): {layer:8.0f} exec/s")
-    print(f"  bare harness (tarfile.open + iterate members):                    {bare:8.0f} exec/s")
-    ratio = layer / bare if bare else float("nan")
-    print(f"  ratio layer/bare: {ratio:.2f}x (goal >= 0.5x: {'met' if ratio >= 0.5 else 'NOT met'})")
-    if "layer+sim" in median:
-        every = median["layer+sim"]
-        print(f"  layer_fuzzer, simulated kernel instrumented too:                   {every:8.0f} "
-              f"exec/s ({every / bare:.2f}x the bare harness)")
-    try:
+    with tempfile.TemporaryDirectory(prefix="fsmodel-bench-grown-") as tmp:
+        grown = Path(tmp)   # the corpus each side grew in its last run
+        rates: dict[str, list[float]] = {side: [] for side in sides}
+        for i in range(args.runs):
+            for side, (script, env) in sides.items():
+                keep = grown / side if i == args.runs - 1 and side in SIDES else None
+                rates[side].append(run(script, args.seconds, seed=1000 + i, env=env, keep=keep))
+                print(f"run {i + 1}/{args.runs} {side:>9}: {rates[side][-1]:8.0f} exec/s",
+                      flush=True)
+        median = {side: statistics.median(r) for side, r in rates.items()}
+        layer, bare = median["layer"], median["tarfile"]
+        print(f"\nmedian over {args.runs} runs of {args.seconds} s (custom tar mutator on both "
+              f"sides):")
+        print(f"  layer_fuzzer (fsmodel reader + applier + SimKernel + invariants): {layer:8.0f} "
+              f"exec/s")
+        print(f"  bare harness (tarfile.open + iterate members):                    {bare:8.0f} "
+              f"exec/s")
+        ratio = layer / bare if bare else float("nan")
+        print(f"  ratio layer/bare: {ratio:.2f}x (goal >= 0.5x: "
+              f"{'met' if ratio >= 0.5 else 'NOT met'})")
+        if "layer+sim" in median:
+            every = median["layer+sim"]
+            print(f"  layer_fuzzer, simulated kernel instrumented too:                   "
+                  f"{every:8.0f} exec/s ({every / bare:.2f}x the bare harness)")
         print("\nthe same inputs through both harnesses (instrumented alike, no mutator):")
         for grower in SIDES:
             inputs = grown / grower
             ms = {side: replay(side, inputs) for side in SIDES}
             count = sum(1 for p in inputs.iterdir() if p.is_file())
             print(f"  the corpus {grower} grew ({count} files): layer {ms['layer']:.3f} ms, "
-                  f"tarfile {ms['tarfile']:.3f} ms per input; ratio {ms['tarfile'] / ms['layer']:.2f}x")
-    finally:
-        shutil.rmtree(grown, ignore_errors=True)
+                  f"tarfile {ms['tarfile']:.3f} ms per input; "
+                  f"ratio {ms['tarfile'] / ms['layer']:.2f}x")
     return 0
 
 

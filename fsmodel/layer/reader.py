@@ -368,6 +368,7 @@ def _plain_ustar(block: bytes) -> bool:
             and _PLAIN_NUMBERS.fullmatch(block, 100, 148) is not None
             and _PLAIN_DEVICE.fullmatch(block, 329, 345) is not None)
 
+
 #: A POSIX ustar header (magic "ustar\\0" version "00"), field by field.
 _USTAR = struct.Struct("100s8s8s8s12s12s8x1x100s8s32s32s8s8s155s12x")
 
