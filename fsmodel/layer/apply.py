@@ -251,6 +251,16 @@ def clean(index: int, name: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
+def _and_above(text: str):
+    """``text`` (root-relative components joined by "/"), then each directory above
+    it, up to the root ("")."""
+    while True:
+        yield text
+        if not text:
+            return
+        text = text[:max(text.rfind("/"), 0)]
+
+
 def _clean_text(name: str) -> str:
     return "/".join(p for p in name.split("/") if p not in ("", "."))
 
@@ -631,26 +641,14 @@ class Applier:
     def _stray(self, text: str) -> None:
         """A directory made for no entry of this layer: ``text`` and every directory
         above it may hold lower content again (see ``_made``)."""
-        while True:
-            self._made.discard(text)
-            self._hidden.discard(text)
-            if not text:
-                return
-            text = text[:max(text.rfind("/"), 0)]
+        for directory in _and_above(text):
+            self._made.discard(directory)
+            self._hidden.discard(directory)
 
     def _cleared(self, text: str) -> bool:
         """Is the directory ``text`` made by this layer, or at or below one already
         cleared of lower entries?"""
-        if text in self._made:
-            return True
-        hidden = self._hidden
-        if not hidden:
-            return False
-        while text not in hidden:
-            if not text:
-                return False
-            text = text[:max(text.rfind("/"), 0)]
-        return True
+        return text in self._made or any(d in self._hidden for d in _and_above(text))
 
     def _hide_lower(self, op: Entry, key: tuple[str, ...]) -> None:
         """Remove every lower-layer entry below the resolved directory ``key``, keeping
@@ -660,10 +658,11 @@ class Applier:
         done, below one this has cleared (the end of a layer only removes): the walk
         skips both, so markers repeated or nested cost one walk, not one each.
         """
-        if self._cleared("/".join(key)):
+        text = "/".join(key)
+        if self._cleared(text):
             return
         hidden = self._hidden
-        hidden.add("/".join(key))
+        hidden.add(text)
         target = self.target
         made = self._made
         pending = [key]

@@ -102,16 +102,20 @@ def test_whiteouts_and_opaque_hide_lower_layers_only():
     assert k.listdir("/") == ["d", "keep", "x"]
 
 
-class _Listings(KernelTarget):
-    """A KernelTarget that records which directories are listed."""
+class _Recording(KernelTarget):
+    """A KernelTarget that records what is listed and what is lstat'ed."""
 
     def __init__(self, kernel):
         super().__init__(kernel)
-        self.listed = []
+        self.listed, self.seen = [], []
 
     def listdir(self, parts):
         self.listed.append("/".join(parts))
         return super().listdir(parts)
+
+    def lstat(self, parts):
+        self.seen.append("/".join(parts))
+        return super().lstat(parts)
 
 
 def test_repeated_and_nested_opaque_markers_list_each_directory_once():
@@ -127,7 +131,7 @@ def test_repeated_and_nested_opaque_markers_list_each_directory_once():
     for marks in (markers, [".wh..wh..opq"]):      # the second: one marker does it all
         k = fsmodel.SimKernel("ext4")
         apply(lower, k=k)
-        target = _Listings(k)
+        target = _Recording(k)
         Applier(target, get_policy("containerd")).apply(
             iter_layer(layer(*mine, *((m, "file", {}) for m in marks))))
         trees.append([(p, stat.S_IFMT(st.st_mode)) for p, st, _ in k.tree("/")])
@@ -140,23 +144,11 @@ def test_repeated_and_nested_opaque_markers_list_each_directory_once():
         assert not any(p.startswith("m") for p in listed)
 
 
-class _Lstats(KernelTarget):
-    """A KernelTarget that records what is lstat'ed."""
-
-    def __init__(self, kernel):
-        super().__init__(kernel)
-        self.seen = []
-
-    def lstat(self, parts):
-        self.seen.append("/".join(parts))
-        return super().lstat(parts)
-
-
 def test_replacing_a_file_keeps_the_resolved_parents_and_a_symlink_does_not():
     """Only a directory or a symlink can lie on a resolved path: replacing a file needs
     no new walk of its parents; replacing a symlink on the path does."""
     k = fsmodel.SimKernel("ext4")
-    target = _Lstats(k)
+    target = _Recording(k)
     Applier(target, get_policy("containerd")).apply(iter_layer(layer(
         ("a/b/c/f", "file", {"data": b"1"}), ("a/b/c/f", "file", {"data": b"22"}),
         ("a/b/c/f", "file", {"data": b"333"}))))
@@ -165,7 +157,7 @@ def test_replacing_a_file_keeps_the_resolved_parents_and_a_symlink_does_not():
     # a symlink replaced by a directory: the next entry below it is resolved again
     k = fsmodel.SimKernel("ext4")
     k.mkdir("/real", 0o755)
-    target = _Lstats(k)
+    target = _Recording(k)
     Applier(target, get_policy("containerd")).apply(iter_layer(layer(
         ("l", "symlink", {"target": "real"}), ("l/x", "file", {}), ("l", "dir", {}),
         ("l/y", "file", {}))))

@@ -24,6 +24,7 @@ from fsmodel.fuzzing import harnesses, mutator
 from fsmodel.fuzzing.harnesses import InvariantViolation
 from fsmodel.fuzzing.targets import TARGETS, dictionary_text, options_text
 from fsmodel.layer import Entry
+from tests.layers import layer
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "corpus"
@@ -181,13 +182,8 @@ def test_layer_target_reports_an_unexpected_exception(monkeypatch):
 
 
 def _layer(*names: str) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in names:
-            info = tarfile.TarInfo(name)
-            info.pax_headers = {"SCHILY.xattr.user.x": "1"}
-            tar.addfile(info, io.BytesIO(b""))
-    return out.getvalue()
+    """Empty files, each with the xattr user.x."""
+    return layer(*((name, "file", {"xattrs": {"user.x": "1"}}) for name in names))
 
 
 @pytest.mark.parametrize("host", harnesses.LAYER_HOSTS)
